@@ -1,0 +1,28 @@
+# make demo : install what is missing, then deploy a small platform on this machine and clean up
+# make test : install what is missing, then run the whole test suite (host kernel, then UML guest kernel)
+VENV   := .venv
+PYTHON := $(VENV)/bin/python
+PYTEST := $(PYTHON) -m pytest
+
+.PHONY: setup demo test test-host test-uml bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml scripts/install-system-packages
+	./scripts/install-system-packages
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/distem demo
+
+test: setup
+	$(PYTEST) -m "not slow"
+
+bench: setup
+	$(PYTHON) benchmarks/deploy.py
+
+clean: setup
+	$(VENV)/bin/distem clean

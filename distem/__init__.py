@@ -1,0 +1,29 @@
+"""distem: emulate distributed platforms — LXC vnodes on degraded virtual networks — from Jupyter and pytest.
+
+    import distem
+    with distem.Platform() as p:
+        p.vnetwork("vnet", "10.144.0.0/24")
+        for i in range(3):
+            p.vnode(f"n{i}").image(distem.images.busybox()).iface("if0", "vnet")
+        p.deploy()
+        p.execute("hostname")
+
+Layers (data flows one way): ``model`` -> ``plan`` -> ``agent`` (on each pnode)
+-> ``platform`` -> ``frontends``.
+"""
+
+try:
+    from . import images
+except ImportError:  # TEMP
+    pass
+from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, MappingError, NotFoundError,
+                     ValidationError)
+from .model import PNode
+from .platform import Platform
+
+__version__ = "0.1.0"
+__all__ = [
+    "Platform", "PNode", "images",
+    "DistemError", "ValidationError", "NotFoundError", "AlreadyExistsError", "CommandError", "MappingError",
+    "AgentError",
+]

@@ -1,0 +1,143 @@
+"""Executing plan operations: journal first, then create; a failure rolls the batch back."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from . import links
+from .journal import Entry, Journal
+from .undo import undo
+
+Op = dict[str, Any]
+
+
+class OpFailed(Exception):
+    """Operation ``index`` of a batch failed; what the batch had created was removed."""
+
+    def __init__(self, index: int, op: Op, cause: BaseException, rollback_failures: list[str]) -> None:
+        self.index, self.op, self.rollback_failures = index, op, rollback_failures
+        self.errno = getattr(cause, "errno", None) or getattr(cause, "code", None)
+        self.target = op.get("name") or op.get("target") or op.get("path") or op.get("mountpoint")
+        super().__init__(f"{type(cause).__name__}: {cause}")
+
+
+def _run(argv: list[str]) -> str:
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode:
+        raise OSError(f"{argv[0]} exited with {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    return proc.stdout.strip()
+
+
+class Applier:
+    """Runs operations against this pnode, recording each creation in ``journal`` first."""
+
+    def __init__(self, journal: Journal, ipr: IPRoute) -> None:
+        self.journal, self.ipr = journal, ipr
+        self._batch: list[Entry] = []
+        self.handlers: dict[str, Callable[[Op], None]] = {
+            "bridge_create": self.bridge_create, "image_extract": self.image_extract,
+            "tree_copy": self.tree_copy, "make_dir": self.make_dir, "btrfs_loop": self.btrfs_loop,
+            "btrfs_base": self.btrfs_base, "btrfs_snapshot": self.btrfs_snapshot,
+            "file_write": self.file_write, "container_define": self.container_define,
+        }
+
+    def apply(self, ops: list[Op], progress: Callable[[int], None] = lambda done: None) -> int:
+        """Apply ``ops`` in order; all or nothing."""
+        self._batch = []
+        for index, op in enumerate(ops):
+            try:
+                self.handlers[op["op"]](op)
+            except Exception as exc:
+                failures = undo(self.journal, self._batch)
+                raise OpFailed(index, op, exc, failures) from exc
+            progress(index + 1)
+        self.journal.sync()
+        return len(ops)
+
+    def _record(self, kind: str, ident: str, op: Op, **data: Any) -> None:
+        self._batch.append(self.journal.add(kind, ident, op["owner"], **data))
+
+    # -- one method per operation kind (see distem.plan.ops) ---------------------------
+    def bridge_create(self, op: Op) -> None:
+        self._record("link", op["name"], op, alias=op["alias"])
+        links.bridge_create(self.ipr, op["name"], op["alias"], op["mtu"])
+
+    def image_extract(self, op: Op) -> None:
+        """Into the pnode's image cache (shared by platforms, so not journalled); atomic by rename."""
+        target = op["target"]
+        if os.path.isdir(target):
+            return
+        parent = os.path.dirname(target)
+        tmp = f"{parent}.tmp-{uuid.uuid4().hex[:8]}"
+        os.makedirs(tmp)
+        try:
+            _run(["tar", "-xpf", op["tarball"], "-C", tmp, "--numeric-owner"])
+            os.makedirs(parent, exist_ok=True)
+            os.rename(tmp, target)
+        except OSError:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if not os.path.isdir(target):  # another agent may have won the race
+                raise
+
+    def tree_copy(self, op: Op) -> None:
+        if os.path.isdir(op["target"]):
+            return
+        self._record("dir", op["target"], op)
+        os.makedirs(os.path.dirname(op["target"]), exist_ok=True)
+        _run(["cp", "-a", "--reflink=auto", op["source"], op["target"]])
+
+    def make_dir(self, op: Op) -> None:
+        self._record("dir", op["path"], op)
+        os.makedirs(op["path"], exist_ok=True)
+
+    def btrfs_loop(self, op: Op) -> None:
+        mountpoint = op["mountpoint"]
+        with open("/proc/self/mountinfo") as f:
+            if any(line.split()[4] == mountpoint for line in f):
+                return
+        with open(op["image"], "wb") as f:
+            f.truncate(op["size"])
+        device = _run(["losetup", "-f", "--show", op["image"]])
+        self._record("loop", device, op, file=op["image"])
+        _run(["mkfs.btrfs", "-q", device])
+        os.makedirs(mountpoint, exist_ok=True)
+        self._record("mount", mountpoint, op)
+        _run(["mount", device, mountpoint])
+
+    def btrfs_base(self, op: Op) -> None:
+        target = op["target"]
+        if os.path.isdir(target):
+            return
+        parent = os.path.dirname(target)
+        if not os.path.isdir(parent):
+            self._record("dir", parent, op)
+            os.makedirs(parent)
+        self._record("subvolume", target, op)
+        _run(["btrfs", "subvolume", "create", target])
+        _run(["cp", "-a", "--reflink=auto", op["source"] + "/.", target])
+
+    def btrfs_snapshot(self, op: Op) -> None:
+        self._record("subvolume", op["target"], op)
+        _run(["btrfs", "subvolume", "snapshot", op["source"], op["target"]])
+
+    def file_write(self, op: Op) -> None:
+        """Inside a directory the journal already owns, so not journalled itself."""
+        os.makedirs(os.path.dirname(op["path"]), mode=0o700, exist_ok=True)
+        fd = os.open(op["path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, op["mode"])
+        with os.fdopen(fd, "w") as f:
+            f.write(op["content"])
+        os.chmod(op["path"], op["mode"])
+
+    def container_define(self, op: Op) -> None:
+        self._record("container", op["name"], op, lxcpath=op["lxcpath"])
+        directory = os.path.join(op["lxcpath"], op["name"])
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "config"), "w") as f:
+            f.write(op["config"])

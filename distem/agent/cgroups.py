@@ -1,0 +1,132 @@
+"""cgroup hierarchies on this pnode: which are mounted where, and removing a platform's subtree."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+
+
+_NOT_CONTROLLERS = {"rw", "ro", "xattr", "clone_children", "cpuset_v2_mode", "relatime"}
+
+
+@dataclass
+class Hierarchies:
+    v1: dict[str, str] = field(default_factory=dict)  # controller -> mount point
+    v2: str | None = None  # the cgroup2 mount point
+    v2_controllers: list[str] = field(default_factory=list)
+
+    def mounts(self) -> list[str]:
+        points = sorted(set(self.v1.values()))
+        return points + ([self.v2] if self.v2 else [])
+
+
+def hierarchies(mountinfo: str = "/proc/self/mountinfo") -> Hierarchies:
+    found = Hierarchies()
+    with open(mountinfo) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _source, options = (right.split() + ["", "", ""])[:3]
+            point = left.split()[4]
+            if fstype == "cgroup":
+                for opt in options.split(","):
+                    if opt.startswith("name="):
+                        found.v1[opt] = point
+                    elif opt not in _NOT_CONTROLLERS and "=" not in opt and not opt.startswith("no"):
+                        found.v1.setdefault(opt, point)
+            elif fstype == "cgroup2" and found.v2 is None:
+                found.v2 = point
+    if found.v2:
+        try:
+            with open(os.path.join(found.v2, "cgroup.controllers")) as f:
+                found.v2_controllers = f.read().split()
+        except OSError:
+            pass
+    return found
+
+
+def current(pid: str = "self") -> dict[str, str]:
+    """The cgroup of a process in each hierarchy: {mount point: path}."""
+    h = hierarchies()
+    out = {}
+    with open(f"/proc/{pid}/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            if controllers == "":
+                mount = h.v2
+            else:
+                mount = next((h.v1[c] for c in controllers.split(",") if c in h.v1), None)
+            if mount:
+                out[mount] = path
+    return out
+
+
+def enter(home: dict[str, str]) -> None:
+    """Move this process back into ``home`` (as returned by ``current``) where it has drifted.
+
+    LXC moves the process that starts a container into that container's
+    monitor cgroup; the agent must not stay inside the platform's subtree.
+    """
+    here = current()
+    for mount, path in home.items():
+        if here.get(mount) != path:
+            _write(os.path.join(mount, path.lstrip("/"), "cgroup.procs"), str(os.getpid()))
+
+
+def _write(path: str, value: str) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError:
+        pass
+
+
+def _kill_all(directory: str) -> None:
+    """Thaw, then SIGKILL every process left in one cgroup (everything there is ours by construction)."""
+    _write(os.path.join(directory, "freezer.state"), "THAWED")  # v1: frozen tasks cannot die
+    _write(os.path.join(directory, "cgroup.freeze"), "0")  # v2
+    try:
+        with open(os.path.join(directory, "cgroup.procs")) as f:
+            pids = [int(p) for p in f.read().split()]
+    except OSError:
+        return
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def remove_subtree(relpath: str, timeout: float = 5.0) -> list[str]:
+    """Empty and rmdir ``relpath`` and everything below it in every hierarchy; returns what could not go.
+
+    LXC's monitor process of the last container stopped can linger in its
+    monitor cgroup, so what is left inside is killed first. Directories go
+    bottom-up; one whose last process just died may refuse (EBUSY) a moment.
+    """
+    left = []
+    deadline = time.monotonic() + timeout
+    for mount in hierarchies().mounts():
+        top = os.path.join(mount, relpath)
+        if not os.path.isdir(top):
+            continue
+        dirs = sorted((dirpath for dirpath, _, _ in os.walk(top)), key=lambda p: p.count("/"), reverse=True)
+        for path in dirs:
+            _kill_all(path)
+        for path in dirs:
+            while True:
+                try:
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        left.append(path)
+                        break
+                    _kill_all(path)
+                    time.sleep(0.02)
+    return left

@@ -1,0 +1,123 @@
+"""LXC containers through the python-lxc bindings: lifecycle, state, commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+import time
+
+import lxc
+
+# Distem's statuses for LXC's states.
+STATUS = {"STOPPED": "DOWN", "STARTING": "RUNNING", "RUNNING": "RUNNING", "STOPPING": "DOWN",
+          "ABORTING": "DOWN", "FREEZING": "FROZEN", "FROZEN": "FROZEN", "THAWED": "RUNNING"}
+_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class ContainerError(Exception):
+    def __init__(self, name: str, message: str) -> None:
+        self.target = name
+        super().__init__(message)
+
+
+def open_container(name: str, lxcpath: str) -> lxc.Container:
+    c = lxc.Container(name, lxcpath)
+    if not c.defined:
+        raise ContainerError(name, f"no container {name!r} under {lxcpath}")
+    return c
+
+
+def _log_tail(name: str, lxcpath: str) -> str:
+    try:
+        with open(os.path.join(lxcpath, name, "lxc.log")) as f:
+            lines = [line.strip() for line in f if " ERROR " in line]
+        return " | ".join(lines[-3:])
+    except OSError:
+        return ""
+
+
+def start(name: str, lxcpath: str) -> str:
+    c = open_container(name, lxcpath)
+    if c.running:
+        return c.state
+    if not c.start():
+        raise ContainerError(name, f"lxc start failed: {_log_tail(name, lxcpath) or 'see ' + lxcpath + '/' + name + '/lxc.log'}")
+    return c.state
+
+
+def stop(name: str, lxcpath: str) -> str:
+    """Kill the container (a graceful shutdown of busybox init costs ~2 s a vnode)."""
+    c = lxc.Container(name, lxcpath)
+    if c.defined and c.running and not c.stop():
+        raise ContainerError(name, "lxc stop failed")
+    return c.state
+
+
+def freeze(name: str, lxcpath: str) -> str:
+    c = open_container(name, lxcpath)
+    if not c.freeze():
+        raise ContainerError(name, f"cannot freeze a container in state {c.state}")
+    return c.state
+
+
+def unfreeze(name: str, lxcpath: str) -> str:
+    c = open_container(name, lxcpath)
+    if not c.unfreeze():
+        raise ContainerError(name, f"cannot unfreeze a container in state {c.state}")
+    return c.state
+
+
+def state(name: str, lxcpath: str) -> dict[str, object]:
+    c = lxc.Container(name, lxcpath)
+    if not c.defined:
+        return {"state": "UNDEFINED", "pid": None}
+    return {"state": c.state, "pid": c.init_pid if c.running else None}
+
+
+def execute(name: str, lxcpath: str, argv: list[str], timeout: float | None = None) -> tuple[int, str, str]:
+    """Run ``argv`` inside the container (no sshd needed); returns (status, stdout, stderr).
+
+    ``attach`` (not ``attach_wait``) returns the child's pid, so the wait
+    releases the GIL and several commands can run at once from threads.
+    """
+    c = open_container(name, lxcpath)
+    if not c.running:
+        raise ContainerError(name, f"vnode is not running (state {c.state})")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        pid = c.attach(lxc.attach_run_command, argv, stdout=out.fileno(), stderr=err.fileno(),
+                       env_policy=lxc.LXC_ATTACH_CLEAR_ENV, extra_env_vars=[_PATH, "HOME=/root", "TERM=dumb"])
+        if pid < 0:
+            raise ContainerError(name, "lxc attach failed")
+        status = _wait(pid, timeout)
+        out.seek(0), err.seek(0)
+        return status, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+
+
+def _wait(pid: int, timeout: float | None) -> int:
+    if timeout is None:
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    return -signal.SIGKILL
+
+
+def listening(pid: int, port: int) -> bool:
+    """Whether a TCP socket listens on ``port`` in the network namespace of process ``pid``."""
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except (OSError, StopIteration):
+            continue
+    return False

@@ -1,0 +1,51 @@
+"""Bridges and links through netlink (pyroute2): no `ip` process per operation."""
+
+from __future__ import annotations
+
+import errno
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+
+def _index(ipr: IPRoute, name: str) -> int | None:
+    found = ipr.link_lookup(ifname=name)
+    return found[0] if found else None
+
+
+def alias_of(ipr: IPRoute, name: str) -> str | None:
+    index = _index(ipr, name)
+    if index is None:
+        return None
+    (link,) = ipr.get_links(index)
+    return link.get_attr("IFLA_IFALIAS")
+
+
+def bridge_create(ipr: IPRoute, name: str, alias: str, mtu: int = 1500) -> None:
+    """Create an up bridge carrying ``alias``; an existing one of ours is reused (idempotent)."""
+    try:
+        ipr.link("add", ifname=name, kind="bridge", mtu=mtu)
+    except NetlinkError as exc:
+        if exc.code != errno.EEXIST or alias_of(ipr, name) != alias:
+            raise
+    index = _index(ipr, name)
+    ipr.link("set", index=index, ifalias=alias, state="up")
+    # No IPv6 on the pnode side: the bridge only switches, it needs no link-local address.
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as f:
+            f.write("1")
+    except OSError:
+        pass  # a kernel without IPv6
+
+
+def link_delete(ipr: IPRoute, name: str, alias: str) -> bool:
+    """Delete ``name`` if it exists and carries our alias; never a link someone else made."""
+    index = _index(ipr, name)
+    if index is None or alias_of(ipr, name) != alias:
+        return False
+    try:
+        ipr.link("del", index=index)
+    except NetlinkError as exc:
+        if exc.code != errno.ENODEV:
+            raise
+    return True

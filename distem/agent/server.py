@@ -1,0 +1,167 @@
+"""The agent's side of the channel.
+
+Protocol (builtin types only):
+    controller -> agent   {"protocol": 1, "platform_id", "state_dir", "pnode"}      handshake
+    agent -> controller   ("hello", {"protocol": 1, "pid", "facts"})
+    controller -> agent   (request_id, operation, kwargs)
+    agent -> controller   ("progress", request_id, done, total)
+                          ("ok", request_id, result)
+                          ("error", request_id, {"operation", "target", "errno", "message", "index"})
+Operations come from the fixed table ``Agent.handlers``; nothing is evaluated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pyroute2 import IPRoute
+
+from . import cgroups, containers, facts, measure, undo
+from .apply import Applier, OpFailed
+from .journal import Journal
+
+PROTOCOL = 1
+log = logging.getLogger("distem.agent")
+Progress = Callable[[int, int], None]
+
+
+class Agent:
+    def __init__(self, platform_id: str, state_dir: str) -> None:
+        self.platform_id, self.state_dir = platform_id, state_dir
+        self.root = os.path.join(state_dir, "platforms", platform_id)
+        self.lxcpath = os.path.join(self.root, "lxc")
+        os.makedirs(self.lxcpath, exist_ok=True)
+        self.journal = Journal(os.path.join(self.root, undo.JOURNAL))
+        self.journal.add("dir", self.root, "platform")
+        self.journal.add("cgroup", f"distem-{platform_id}", "platform")
+        self.journal.add("process", str(os.getpid()), "platform", pid=os.getpid(),
+                         start=undo.process_start_time(os.getpid()))
+        self.journal.sync()
+        self.home = cgroups.current()
+        self.ipr = IPRoute()
+        self.applier = Applier(self.journal, self.ipr)
+        self.handlers: dict[str, Callable[..., Any]] = {
+            "apply": self.apply, "undo_owner": self.undo_owner, "start": self.start, "stop": self.stop,
+            "freeze": self.freeze, "unfreeze": self.unfreeze, "state": self.state,
+            "execute": self.execute, "wait_listening": self.wait_listening, "fping": self.fping,
+        }
+
+    # -- handlers ----------------------------------------------------------------------
+    def apply(self, progress: Progress, ops: list[dict[str, Any]]) -> int:
+        return self.applier.apply(ops, lambda done: progress(done, len(ops)))
+
+    def undo_owner(self, progress: Progress, owners: list[str]) -> list[str]:
+        wanted = set(owners)
+        return undo.undo(self.journal, [e for e in self.journal.entries() if e["owner"] in wanted])
+
+    def _each(self, progress: Progress, names: list[str], action: Callable[[str], Any],
+              workers: int = 1) -> dict[str, Any]:
+        """Run ``action`` on each vnode; a failure is that vnode's result, not the batch's end."""
+        results: dict[str, Any] = {}
+
+        def one(name: str) -> None:
+            try:
+                results[name] = {"ok": True, "value": action(name)}
+            except Exception as exc:
+                results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            progress(len(results), len(names))
+
+        if workers > 1 and len(names) > 1:
+            with ThreadPoolExecutor(min(workers, len(names))) as pool:
+                list(pool.map(one, names))
+        else:
+            for name in names:
+                one(name)
+        return results
+
+    def start(self, progress: Progress, names: list[str]) -> dict[str, Any]:
+        return self._each(progress, names, lambda n: containers.start(n, self.lxcpath))
+
+    def stop(self, progress: Progress, names: list[str]) -> dict[str, Any]:
+        return self._each(progress, names, lambda n: containers.stop(n, self.lxcpath))
+
+    def freeze(self, progress: Progress, names: list[str]) -> dict[str, Any]:
+        return self._each(progress, names, lambda n: containers.freeze(n, self.lxcpath))
+
+    def unfreeze(self, progress: Progress, names: list[str]) -> dict[str, Any]:
+        return self._each(progress, names, lambda n: containers.unfreeze(n, self.lxcpath))
+
+    def state(self, progress: Progress, names: list[str]) -> dict[str, Any]:
+        return {n: containers.state(n, self.lxcpath) for n in names}
+
+    def execute(self, progress: Progress, names: list[str], argv: list[str],
+                timeout: float | None = None) -> dict[str, Any]:
+        return self._each(progress, names, lambda n: containers.execute(n, self.lxcpath, argv, timeout),
+                          workers=16)
+
+    def wait_listening(self, progress: Progress, names: list[str], port: int) -> dict[str, bool]:
+        out = {}
+        for name in names:
+            pid = containers.state(name, self.lxcpath)["pid"]
+            out[name] = bool(pid) and containers.listening(int(pid), port)
+        return out
+
+    def fping(self, progress: Progress, names: list[str], targets: list[str], count: int,
+              interval_ms: int, own: dict[str, str]) -> dict[str, Any]:
+        pids = {n: containers.state(n, self.lxcpath)["pid"] for n in names}
+        stopped = [n for n, pid in pids.items() if not pid]
+        if stopped:
+            raise containers.ContainerError(stopped[0], "vnode is not running")
+        return measure.fping_many(pids, targets, count, interval_ms, own)
+
+    def close(self) -> dict[str, object]:
+        cgroups.enter(self.home)
+        self.ipr.close()
+        self.journal.close()
+        return undo.clean(self.state_dir, self.platform_id)
+
+
+def _error(exc: BaseException, operation: str) -> dict[str, Any]:
+    if isinstance(exc, OpFailed):
+        return {"operation": exc.op["op"], "target": exc.target, "errno": exc.errno, "index": exc.index,
+                "message": str(exc) + (f" (rollback left: {'; '.join(exc.rollback_failures)})"
+                                       if exc.rollback_failures else "")}
+    return {"operation": operation, "target": getattr(exc, "target", None),
+            "errno": getattr(exc, "errno", None) or getattr(exc, "code", None), "index": None,
+            "message": f"{type(exc).__name__}: {exc}"}
+
+
+def serve(channel: Any) -> None:
+    hello = channel.receive()
+    if hello.get("protocol") != PROTOCOL:
+        channel.send(("error", None, {"operation": "handshake", "target": None, "errno": None, "index": None,
+                                      "message": f"agent speaks protocol {PROTOCOL}, controller {hello.get('protocol')}"}))
+        return
+    try:
+        agent = Agent(hello["platform_id"], hello["state_dir"])
+    except Exception as exc:
+        channel.send(("error", None, _error(exc, "handshake")))
+        return
+    channel.send(("hello", {"protocol": PROTOCOL, "pid": os.getpid(), "facts": facts.facts()}))
+    for request_id, operation, kwargs in channel:
+        if operation == "close":
+            try:
+                channel.send(("ok", request_id, agent.close()))
+            except Exception as exc:
+                channel.send(("error", request_id, _error(exc, operation)))
+            return
+
+        def progress(done: int, total: int, request_id: int = request_id) -> None:
+            channel.send(("progress", request_id, done, total))
+
+        try:
+            handler = agent.handlers[operation]
+        except KeyError:
+            channel.send(("error", request_id, _error(KeyError(f"unknown operation {operation!r}"), operation)))
+            continue
+        try:
+            reply = ("ok", request_id, handler(progress, **kwargs))
+        except Exception as exc:
+            log.debug("operation %s failed", operation, exc_info=True)
+            reply = ("error", request_id, _error(exc, operation))
+        cgroups.enter(agent.home)
+        channel.send(reply)

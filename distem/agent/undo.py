@@ -1,0 +1,140 @@
+"""Removing what a platform created: one function per journalled kind, and ``clean``.
+
+Rollback of a failed batch, removal of a vnode or vnetwork, ``Platform.close``
+and ``distem clean`` all go through ``undo``: nothing is removed that the
+journal does not name, and each removal checks the thing is still ours
+(link alias, loop backing file, process start time).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+from pyroute2 import IPRoute
+
+from . import cgroups, containers, links
+from .journal import Entry, Journal
+
+log = logging.getLogger(__name__)
+JOURNAL = "journal.jsonl"
+
+
+def process_start_time(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _process(entry: Entry) -> None:
+    pid = entry["pid"]
+    if pid == os.getpid() or process_start_time(pid) != entry["start"]:
+        return  # gone, or the pid was reused by someone else
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while process_start_time(pid) == entry["start"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _container(entry: Entry) -> None:
+    containers.stop(entry["id"], entry["lxcpath"])
+    shutil.rmtree(os.path.join(entry["lxcpath"], entry["id"]), ignore_errors=True)
+
+
+def _link(entry: Entry) -> None:
+    with IPRoute() as ipr:
+        links.link_delete(ipr, entry["id"], entry["alias"])
+
+
+def _cgroup(entry: Entry) -> None:
+    left = cgroups.remove_subtree(entry["id"])
+    if left:
+        raise OSError(f"cgroups still busy: {', '.join(left[:3])}")
+
+
+def _dir(entry: Entry) -> None:
+    if os.path.lexists(entry["id"]):
+        shutil.rmtree(entry["id"])
+
+
+def _run(argv: list[str]) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode:
+        raise OSError(f"{' '.join(argv)}: {proc.stderr.strip()}")
+
+
+def _mount(entry: Entry) -> None:
+    with open("/proc/self/mountinfo") as f:
+        if any(line.split()[4] == entry["id"] for line in f):
+            _run(["umount", "-l", entry["id"]])
+
+
+def _loop(entry: Entry) -> None:
+    backing = f"/sys/block/{os.path.basename(entry['id'])}/loop/backing_file"
+    try:
+        with open(backing) as f:
+            ours = f.read().strip() == entry["file"]
+    except OSError:
+        return
+    if ours:
+        _run(["losetup", "-d", entry["id"]])
+
+
+def _subvolume(entry: Entry) -> None:
+    if os.path.isdir(entry["id"]):
+        _run(["btrfs", "subvolume", "delete", entry["id"]])
+
+
+UNDO: dict[str, Callable[[Entry], None]] = {
+    "process": _process, "container": _container, "link": _link, "cgroup": _cgroup, "dir": _dir,
+    "mount": _mount, "loop": _loop, "subvolume": _subvolume,
+}
+
+
+def undo(journal: Journal, entries: list[Entry]) -> list[str]:
+    """Remove ``entries`` newest first; returns the failures (the rest is still removed)."""
+    failures = []
+    for entry in reversed(entries):
+        try:
+            UNDO[entry["kind"]](entry)
+            journal.remove(entry)
+        except Exception as exc:  # keep going: one stuck resource must not keep the rest alive
+            log.warning("could not remove %s %s: %s", entry["kind"], entry["id"], exc)
+            failures.append(f"{entry['kind']} {entry['id']}: {exc}")
+    journal.sync()
+    return failures
+
+
+def clean(state_dir: str, platform_id: str) -> dict[str, object]:
+    """Remove everything the journal of ``platform_id`` names; the platform's own agent goes first."""
+    root = os.path.join(state_dir, "platforms", platform_id)
+    if not os.path.isdir(root):
+        return {"platform": platform_id, "removed": 0, "failures": []}
+    journal = Journal(os.path.join(root, JOURNAL))
+    entries = journal.entries()
+    # An orphaned agent (its controller killed) may still be creating things: stop it first.
+    agents = [e for e in entries if e["kind"] == "process"]
+    failures = undo(journal, agents)
+    rest = [e for e in entries if e["kind"] != "process"]
+    failures += undo(journal, rest)
+    journal.close()
+    if not failures and os.path.isdir(root):
+        shutil.rmtree(root)
+    return {"platform": platform_id, "removed": len(entries), "failures": failures}
+
+
+def platforms(state_dir: str) -> list[str]:
+    path = os.path.join(state_dir, "platforms")
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+
+
+def clean_all(state_dir: str) -> list[dict[str, object]]:
+    """Distem's ``distem -q``: clean every platform recorded under ``state_dir``, nothing else."""
+    return [clean(state_dir, pid) for pid in platforms(state_dir)]

@@ -1,0 +1,87 @@
+"""The exceptions distem raises.
+
+    DistemError
+     ├── ValidationError      (also a ValueError) bad input, raised before any pnode changes
+     ├── NotFoundError        (also a KeyError)   no such vnode / vnetwork / viface
+     ├── AlreadyExistsError   (also ValidationError) the name is taken
+     ├── CommandError         a command run in a vnode exited non-zero
+     ├── MappingError         vnodes cannot be placed on the pnodes
+     └── AgentError           an operation failed on a pnode (pnode, operation, errno)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DistemError",
+    "ValidationError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "CommandError",
+    "MappingError",
+    "AgentError",
+]
+
+
+class DistemError(Exception):
+    """Root of every error distem raises."""
+
+
+class ValidationError(DistemError, ValueError):
+    """Bad input: names the field, the value, and what is allowed."""
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field, self.value, self.allowed = field, value, allowed
+        super().__init__(f"{field}: {value!r} is not valid; {allowed}")
+
+
+class AlreadyExistsError(ValidationError):
+    """A vnode, vnetwork or viface name is already taken."""
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(kind, name, f"a {kind} with this name already exists")
+
+
+class NotFoundError(DistemError, KeyError):
+    """No vnode, vnetwork or viface of that name."""
+
+    def __init__(self, kind: str, name: str, known: list[str] | None = None) -> None:
+        self.kind, self.name = kind, name
+        hint = f" (known: {', '.join(sorted(known)) or 'none'})" if known is not None else ""
+        super().__init__(f"no {kind} named {name!r}{hint}")
+
+    def __str__(self) -> str:  # KeyError quotes its message otherwise
+        return str(self.args[0])
+
+
+class CommandError(DistemError):
+    """A command run in a vnode exited with a non-zero status."""
+
+    def __init__(self, vnode: str, command: str, status: int, stdout: str, stderr: str) -> None:
+        self.vnode, self.command, self.status = vnode, command, status
+        self.stdout, self.stderr = stdout, stderr
+        tail = (stderr or stdout).strip().splitlines()[-3:]
+        super().__init__(
+            f"command {command!r} in vnode {vnode!r} exited with status {status}"
+            + (": " + " | ".join(tail) if tail else "")
+        )
+
+
+class MappingError(DistemError):
+    """The vnodes cannot be placed on the pnodes under the given constraints."""
+
+
+class AgentError(DistemError):
+    """An operation failed on a pnode."""
+
+    def __init__(
+        self,
+        pnode: str,
+        operation: str,
+        message: str,
+        errno: int | None = None,
+        target: str | None = None,
+    ) -> None:
+        self.pnode, self.operation, self.errno, self.target = pnode, operation, errno, target
+        where = f" on {target!r}" if target else ""
+        code = f" [errno {errno}]" if errno else ""
+        super().__init__(f"pnode {pnode}: {operation}{where} failed{code}: {message}")

@@ -1,0 +1,77 @@
+"""The ``distem`` command: ``demo``, ``status``, ``clean`` (Distem's ``distem -q``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ..platform.platform import DEFAULT_STATE_DIR
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from ..agent import undo  # runs the agent's own code, here, as root
+
+    ids = [args.platform] if args.platform else undo.platforms(args.state_dir)
+    failed = 0
+    for pid in ids:
+        summary = undo.clean(args.state_dir, pid)
+        failures = summary["failures"]
+        print(f"platform {pid}: removed {summary['removed']} resources"
+              + (f", {len(failures)} could not be removed:" if failures else ""))
+        for failure in failures:
+            print(f"  {failure}")
+        failed += bool(failures)
+    if not ids:
+        print(f"no platform recorded under {args.state_dir}")
+    return 1 if failed else 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from ..agent import undo
+    from ..agent.journal import Journal
+
+    ids = undo.platforms(args.state_dir)
+    for pid in ids:
+        journal = Journal(f"{args.state_dir}/platforms/{pid}/{undo.JOURNAL}")
+        kinds: dict[str, int] = {}
+        for entry in journal.entries():
+            kinds[entry["kind"]] = kinds.get(entry["kind"], 0) + 1
+        journal.close()
+        alive = [e for e in journal.entries() if e["kind"] == "process"
+                 and undo.process_start_time(e["pid"]) == e["start"]]
+        print(f"platform {pid}: {'agent running' if alive else 'no agent (clean it with: distem clean)'}; "
+              + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
+    if not ids:
+        print(f"no platform recorded under {args.state_dir}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    run(vnodes=args.vnodes, state_dir=args.state_dir)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="distem", description="Emulate distributed platforms with LXC vnodes.")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func, text in (("clean", _clean, "remove what platforms created on this pnode (Distem's distem -q)"),
+                             ("status", _status, "list the platforms recorded on this pnode"),
+                             ("demo", _demo, "deploy a small platform here, measure it, clean up")):
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help=f"default {DEFAULT_STATE_DIR}")
+        cmd.set_defaults(func=func)
+        if name == "clean":
+            cmd.add_argument("--platform", help="only this platform id (default: every platform recorded)")
+        if name == "demo":
+            cmd.add_argument("--vnodes", type=int, default=4)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

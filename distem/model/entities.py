@@ -1,0 +1,82 @@
+"""The desired platform, as frozen values: pnodes, vnetworks, vnodes, vifaces, filesystems.
+
+No I/O and no runtime handles here: a gateway, a socket or a file descriptor
+never enters the model. Values are validated before they are built (see
+``descriptions``), so an object that exists is valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv4Network
+from typing import Literal
+
+FilesystemMode = Literal["shared", "distinct", "overlay", "btrfs"]
+NetworkType = Literal["classical", "vxlan"]
+
+# Distem's vnode statuses.
+INIT, READY, RUNNING, DOWN, FROZEN = "INIT", "READY", "RUNNING", "DOWN", "FROZEN"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PNode:
+    """A physical machine that hosts vnodes, reached through an execnet gateway spec."""
+
+    name: str
+    spec: str = "popen"
+    state_dir: str = "/var/lib/distem"
+    btrfs: str | None = None  # a directory on btrfs, or "loop:SIZE" for a loop-backed one
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VNetwork:
+    name: str
+    index: int
+    cidr: IPv4Network
+    network_type: NetworkType = "classical"
+    root_interface: str | None = None
+
+    @property
+    def reserved(self) -> IPv4Interface:
+        """The last usable address, kept for the pnodes' own routing aliases (as Distem does)."""
+        return IPv4Interface(f"{self.cidr.broadcast_address - 1}/{self.cidr.prefixlen}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VFilesystem:
+    image: str  # a local tarball path
+    mode: FilesystemMode = "overlay"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VIface:
+    name: str
+    vnetwork: str
+    address: IPv4Interface
+    mac: str
+    default: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SSHKey:
+    public: str | None = None
+    private: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VNode:
+    name: str
+    index: int
+    host: str
+    filesystem: VFilesystem
+    ifaces: tuple[VIface, ...] = ()
+    ssh_key: SSHKey = field(default_factory=SSHKey)
+    gateway: bool = False
+
+    def iface(self, name: str) -> VIface:
+        for iface in self.ifaces:
+            if iface.name == name:
+                return iface
+        from ..errors import NotFoundError
+
+        raise NotFoundError("viface", f"{self.name}/{name}", [i.name for i in self.ifaces])

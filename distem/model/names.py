@@ -1,0 +1,82 @@
+"""Names: checking the ones users give, deriving the short ones Linux needs.
+
+Linux interface names hold at most 15 characters, so host-side names are
+derived from the platform id and the objects' creation indices, never from the
+human names (which stay in the model). Everything is deterministic: the same
+platform id and indices always give the same names.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ..errors import ValidationError
+
+IFNAMSIZ = 15
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_IFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
+_PLATFORM_ID = re.compile(r"^[0-9a-f]{6}$")
+
+
+def check_name(field: str, name: object) -> str:
+    """A vnode or vnetwork name: a hostname-like label of 1-63 characters."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValidationError(
+            field, name, "use 1-63 letters, digits, '-', '_' or '.', starting with a letter or digit"
+        )
+    return name
+
+
+def check_iface_name(field: str, name: object) -> str:
+    """An interface name as seen inside a vnode (at most 15 characters)."""
+    if not isinstance(name, str) or not _IFACE.match(name) or name in ("lo",):
+        raise ValidationError(field, name, "use 1-15 letters, digits, '-', '_' or '.', starting with a letter")
+    return name
+
+
+def check_platform_id(value: str) -> str:
+    if not _PLATFORM_ID.match(value):
+        raise ValidationError("platform id", value, "expected 6 lowercase hex digits")
+    return value
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if n == 0:
+            return out
+
+
+def _ifname(name: str) -> str:
+    assert len(name) <= IFNAMSIZ, name
+    return name
+
+
+def bridge_name(platform_id: str, vnetwork_index: int) -> str:
+    """Host bridge of a vnetwork: 'd' + platform id + 'b' + index, e.g. 'd1a2b3cb0'."""
+    return _ifname(f"d{platform_id}b{_base36(vnetwork_index)}")
+
+
+def veth_name(platform_id: str, vnode_index: int, iface_index: int) -> str:
+    """Host side of a vnode's interface, e.g. 'd1a2b3cv1fi0'."""
+    return _ifname(f"d{platform_id}v{_base36(vnode_index)}i{_base36(iface_index)}")
+
+
+def link_alias(platform_id: str) -> str:
+    """The alias every link the platform creates carries, checked before deleting it."""
+    return f"distem:{platform_id}"
+
+
+def cgroup_root(platform_id: str) -> str:
+    """The cgroup directory (in every hierarchy) under which all of a platform's cgroups live."""
+    return f"distem-{platform_id}"
+
+
+def mac_address(platform_id: str, vnode: str, iface: str) -> str:
+    """A locally administered unicast MAC, stable for (platform, vnode, iface)."""
+    digest = hashlib.sha256(f"{platform_id}/{vnode}/{iface}".encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))

@@ -1,0 +1,180 @@
+"""The desired state of one platform, and the rules that keep it consistent.
+
+Every check happens here, before a pnode is touched: unknown vnetwork,
+duplicate name, exhausted address range, an address outside its vnetwork, an
+unknown pnode. Indices (which name the Linux objects) are handed out once and
+never reused within a platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+
+from ..errors import AlreadyExistsError, NotFoundError, ValidationError
+from .descriptions import VNodeRequest
+from .entities import INIT, NetworkType, PNode, VIface, VNetwork, VNode
+from .names import check_name, check_platform_id, mac_address
+
+# Where vnetworks created without a CIDR get a /24 (Distem's examples pass '').
+AUTO_POOL = IPv4Network("10.144.0.0/16")
+
+
+class PlatformModel:
+    def __init__(self, platform_id: str, pnodes: list[PNode]) -> None:
+        self.platform_id = check_platform_id(platform_id)
+        if not pnodes:
+            raise ValidationError("pnodes", pnodes, "a platform needs at least one pnode")
+        self.pnodes: dict[str, PNode] = {}
+        for pnode in pnodes:
+            if pnode.name in self.pnodes:
+                raise AlreadyExistsError("pnode", pnode.name)
+            self.pnodes[pnode.name] = pnode
+        self.vnetworks: dict[str, VNetwork] = {}
+        self.vnodes: dict[str, VNode] = {}
+        self.status: dict[str, str] = {}
+        self._next_vnetwork = 0
+        self._next_vnode = 0
+
+    # -- vnetworks ---------------------------------------------------------
+    def vnetwork(self, name: str) -> VNetwork:
+        try:
+            return self.vnetworks[name]
+        except KeyError:
+            raise NotFoundError("vnetwork", name, list(self.vnetworks)) from None
+
+    def add_vnetwork(
+        self, name: str, cidr: IPv4Network | None, network_type: NetworkType = "classical",
+        root_interface: str | None = None,
+    ) -> VNetwork:
+        check_name("vnetwork name", name)
+        if name in self.vnetworks:
+            raise AlreadyExistsError("vnetwork", name)
+        cidr = cidr or self._free_cidr()
+        for other in self.vnetworks.values():
+            if other.cidr.overlaps(cidr):
+                raise ValidationError(f"vnetwork {name!r} cidr", str(cidr), f"it overlaps vnetwork {other.name!r} ({other.cidr})")
+        vnet = VNetwork(name=name, index=self._next_vnetwork, cidr=cidr, network_type=network_type,
+                        root_interface=root_interface)
+        self._next_vnetwork += 1
+        self.vnetworks[name] = vnet
+        return vnet
+
+    def remove_vnetwork(self, name: str) -> VNetwork:
+        vnet = self.vnetwork(name)
+        users = sorted(n.name for n in self.vnodes.values() if any(i.vnetwork == name for i in n.ifaces))
+        if users:
+            raise ValidationError("vnetwork", name, f"still used by vnodes {', '.join(users)}; remove them first")
+        return self.vnetworks.pop(name)
+
+    def _free_cidr(self) -> IPv4Network:
+        for candidate in AUTO_POOL.subnets(new_prefix=24):
+            if not any(v.cidr.overlaps(candidate) for v in self.vnetworks.values()):
+                return candidate
+        raise ValidationError("vnetwork cidr", "", f"no free /24 left in {AUTO_POOL}; give a CIDR")
+
+    def used_addresses(self, vnetwork: str) -> set[IPv4Address]:
+        return {i.address.ip for n in self.vnodes.values() for i in n.ifaces if i.vnetwork == vnetwork}
+
+    # -- vnodes ------------------------------------------------------------
+    def vnode(self, name: str) -> VNode:
+        try:
+            return self.vnodes[name]
+        except KeyError:
+            raise NotFoundError("vnode", name, list(self.vnodes)) from None
+
+    def add_vnodes(self, requests: list[VNodeRequest]) -> list[VNode]:
+        """Add several vnodes at once: all or none (a bad one leaves the model unchanged)."""
+        names = [r.name for r in requests]
+        for name in names:
+            if name in self.vnodes or names.count(name) > 1:
+                raise AlreadyExistsError("vnode", name)
+        added: list[VNode] = []
+        try:
+            for request in requests:
+                added.append(self._add_vnode(request))
+        except Exception:
+            for vnode in added:
+                self.vnodes.pop(vnode.name)
+                self.status.pop(vnode.name)
+            self._next_vnode -= len(added)
+            raise
+        return added
+
+    def _add_vnode(self, req: VNodeRequest) -> VNode:
+        host = self._choose_pnode(req)
+        taken: dict[str, set[IPv4Address]] = {}
+        ifaces = []
+        for ireq in req.ifaces:
+            vnet = self._vnetwork_for(req.name, ireq.name, ireq.vnetwork, ireq.address)
+            used = taken.setdefault(vnet.name, self.used_addresses(vnet.name))
+            address = ireq.address or self._allocate(vnet, used)
+            if ireq.address is not None:
+                self._check_address(req.name, ireq.name, vnet, ireq.address, used)
+            used.add(address.ip)
+            ifaces.append(VIface(
+                name=ireq.name, vnetwork=vnet.name, address=address, default=ireq.default,
+                mac=ireq.mac or mac_address(self.platform_id, req.name, ireq.name),
+            ))
+        vnode = VNode(name=req.name, index=self._next_vnode, host=host, filesystem=req.filesystem,
+                      ifaces=tuple(ifaces), ssh_key=req.ssh_key, gateway=req.gateway)
+        self._next_vnode += 1
+        self.vnodes[vnode.name] = vnode
+        self.status[vnode.name] = INIT
+        return vnode
+
+    def remove_vnode(self, name: str) -> VNode:
+        vnode = self.vnode(name)
+        del self.vnodes[name]
+        self.status.pop(name, None)
+        return vnode
+
+    def update_vnode(self, vnode: VNode) -> None:
+        self.vnode(vnode.name)
+        self.vnodes[vnode.name] = vnode
+
+    def set_gateway(self, name: str, gateway: bool) -> VNode:
+        vnode = replace(self.vnode(name), gateway=gateway)
+        self.vnodes[name] = vnode
+        return vnode
+
+    def _choose_pnode(self, req: VNodeRequest) -> str:
+        if req.host is not None:
+            if req.host not in self.pnodes:
+                raise ValidationError(f"{req.name}.host", req.host, f"known pnodes are {', '.join(self.pnodes)}")
+            return req.host
+        load = {p: 0 for p in self.pnodes}
+        for vnode in self.vnodes.values():
+            load[vnode.host] += 1
+        return min(load, key=lambda p: (load[p], p))
+
+    def _vnetwork_for(self, vnode: str, iface: str, name: str | None, address: IPv4Interface | None) -> VNetwork:
+        if name is not None:
+            if name not in self.vnetworks:
+                raise ValidationError(f"{vnode}.{iface}.vnetwork", name,
+                                      f"no such vnetwork (known: {', '.join(self.vnetworks) or 'none'}); create it first")
+            return self.vnetworks[name]
+        assert address is not None
+        for vnet in self.vnetworks.values():
+            if address.ip in vnet.cidr:
+                return vnet
+        raise ValidationError(f"{vnode}.{iface}.address", str(address), "it lies in no vnetwork; create the vnetwork first")
+
+    def _allocate(self, vnet: VNetwork, used: set[IPv4Address]) -> IPv4Interface:
+        for ip in vnet.cidr.hosts():
+            if ip not in used and ip != vnet.reserved.ip:
+                return IPv4Interface(f"{ip}/{vnet.cidr.prefixlen}")
+        usable = vnet.cidr.num_addresses - 3
+        raise ValidationError(f"vnetwork {vnet.name!r}", str(vnet.cidr),
+                              f"no free address left ({usable} usable, all in use); use a larger CIDR")
+
+    @staticmethod
+    def _check_address(vnode: str, iface: str, vnet: VNetwork, address: IPv4Interface,
+                       used: set[IPv4Address]) -> None:
+        field = f"{vnode}.{iface}.address"
+        if address.network != vnet.cidr:
+            raise ValidationError(field, str(address), f"it must lie in vnetwork {vnet.name!r} ({vnet.cidr}) with the same prefix")
+        if address.ip in (vnet.cidr.network_address, vnet.cidr.broadcast_address, vnet.reserved.ip):
+            raise ValidationError(field, str(address), "the network, broadcast and last (pnode) addresses are reserved")
+        if address.ip in used:
+            raise ValidationError(field, str(address), "the address is already used in this vnetwork")

@@ -1,0 +1,156 @@
+"""Model -> operations for vnetworks, vnode filesystems and containers (pure).
+
+The order within a plan is the order of dependencies: images before the
+filesystems made from them, filesystems before the containers that boot from
+them. Shared work (one image extraction, one shared copy, one btrfs base per
+image) appears once, at its first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from posixpath import join
+
+from ..model.entities import VNetwork, VNode
+from ..model.names import bridge_name, cgroup_root, link_alias, veth_name
+from ..model.units import parse_size
+from .ops import (BridgeCreate, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
+                  MakeDir, Op, Plan, TreeCopy)
+from .paths import PnodePaths
+
+PLATFORM_OWNER = "platform"
+_CAPS_DROPPED = "mac_admin mac_override sys_module sys_rawio sys_time"
+
+
+def vnetwork_owner(name: str) -> str:
+    return f"vnetwork:{name}"
+
+
+def vnode_owner(name: str) -> str:
+    return f"vnode:{name}"
+
+
+def vnetwork_plan(platform_id: str, vnet: VNetwork) -> Plan:
+    return (BridgeCreate(owner=vnetwork_owner(vnet.name), name=bridge_name(platform_id, vnet.index),
+                         alias=link_alias(platform_id)),)
+
+
+def btrfs_root(paths: PnodePaths, btrfs: str | None) -> str | None:
+    """Where the platform's btrfs subvolumes go on this pnode, or None if it has no btrfs."""
+    if btrfs is None:
+        return None
+    if btrfs.startswith("loop:"):
+        return paths.btrfs_dir(paths.loop_btrfs)
+    return paths.btrfs_dir(btrfs)
+
+
+def writable_root(paths: PnodePaths, vnode: VNode, sha: str, btrfs: str | None) -> str:
+    """The directory the vnode's own writes land in (for files installed before boot)."""
+    mode = vnode.filesystem.mode
+    if mode == "shared":
+        return paths.shared_rootfs(sha)
+    if mode == "distinct":
+        return join(paths.vnode_dir(vnode.name), "rootfs")
+    if mode == "overlay":
+        return join(paths.vnode_dir(vnode.name), "delta0")
+    root = btrfs_root(paths, btrfs)
+    assert root is not None, "btrfs mode without a btrfs location is rejected by validation"
+    return join(root, f"vnode-{vnode.name}")
+
+
+def rootfs_spec(paths: PnodePaths, vnode: VNode, sha: str, btrfs: str | None) -> str:
+    """The value of lxc.rootfs.path. Overlay is mounted by LXC inside the container's mount namespace."""
+    if vnode.filesystem.mode == "overlay":
+        return f"overlay:{paths.image(sha)}:{writable_root(paths, vnode, sha, btrfs)}"
+    return f"dir:{writable_root(paths, vnode, sha, btrfs)}"
+
+
+def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[str, VNetwork]) -> str:
+    platform_id = paths.platform_id
+    group = cgroup_root(platform_id)
+    lines = [
+        f"# distem platform {platform_id}, vnode {vnode.name}",
+        f"lxc.uts.name = {vnode.name}",
+        f"lxc.rootfs.path = {rootfs}",
+        "lxc.mount.auto = proc:mixed sys:ro cgroup:mixed",
+        "lxc.autodev = 1",
+        "lxc.tty.max = 0",
+        "lxc.pty.max = 16",
+        "lxc.console.path = none",
+        f"lxc.cap.drop = {_CAPS_DROPPED}",
+        # Every cgroup of the platform lives under one directory, so cleaning is one subtree.
+        f"lxc.cgroup.dir.container = {group}/vnode-{vnode.name}",
+        f"lxc.cgroup.dir.monitor = {group}/monitor-{vnode.name}",
+        f"lxc.cgroup.dir.monitor.pivot = {group}/pivot",
+        "lxc.init.cmd = /sbin/init",
+        f"lxc.log.file = {join(paths.lxcpath, vnode.name, 'lxc.log')}",
+        "lxc.log.level = WARN",
+    ]
+    for i, iface in enumerate(vnode.ifaces):
+        vnet = vnetworks[iface.vnetwork]
+        lines += [
+            f"lxc.net.{i}.type = veth",
+            f"lxc.net.{i}.link = {bridge_name(platform_id, vnet.index)}",
+            f"lxc.net.{i}.veth.pair = {veth_name(platform_id, vnode.index, i)}",
+            f"lxc.net.{i}.name = {iface.name}",
+            f"lxc.net.{i}.hwaddr = {iface.mac}",
+            f"lxc.net.{i}.flags = up",
+            # The broadcast address is written out: LXC would otherwise leave it unset.
+            f"lxc.net.{i}.ipv4.address = {iface.address.with_prefixlen} {vnet.cidr.broadcast_address}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def vnodes_plan(
+    paths: PnodePaths,
+    vnodes: Iterable[VNode],
+    vnetworks: Mapping[str, VNetwork],
+    image_sha: Mapping[str, str],
+    btrfs: str | None = None,
+) -> Plan:
+    """Create the filesystems and containers of ``vnodes`` (all on the same pnode)."""
+    ops: list[Op] = []
+    done: set[tuple[str, str]] = set()
+
+    def once(key: tuple[str, str], op: Op) -> None:
+        if key not in done:
+            done.add(key)
+            ops.append(op)
+
+    for vnode in vnodes:
+        owner = vnode_owner(vnode.name)
+        sha = image_sha[vnode.filesystem.image]
+        once(("image", sha), ImageExtract(owner=PLATFORM_OWNER, tarball=vnode.filesystem.image, sha=sha,
+                                          target=paths.image(sha)))
+        mode = vnode.filesystem.mode
+        vdir = paths.vnode_dir(vnode.name)
+        if mode == "shared":
+            once(("shared", sha), TreeCopy(owner=PLATFORM_OWNER, source=paths.image(sha), target=paths.shared_rootfs(sha)))
+        elif mode == "distinct":
+            ops.append(MakeDir(owner=owner, path=vdir))
+            ops.append(TreeCopy(owner=owner, source=paths.image(sha), target=join(vdir, "rootfs")))
+        elif mode == "overlay":
+            ops.append(MakeDir(owner=owner, path=vdir))  # LXC adds its work dir beside the delta
+            ops.append(MakeDir(owner=owner, path=join(vdir, "delta0")))
+        else:
+            assert btrfs is not None
+            if btrfs.startswith("loop:"):
+                once(("loop", ""), BtrfsLoop(owner=PLATFORM_OWNER, image=join(paths.platform, "btrfs.img"),
+                                             size=parse_size(btrfs[5:], "btrfs loop size", bare="MB"),
+                                             mountpoint=paths.loop_btrfs))
+            root = btrfs_root(paths, btrfs)
+            assert root is not None
+            base = join(root, f"base-{sha}")
+            once(("btrfs", sha), BtrfsBase(owner=PLATFORM_OWNER, source=paths.image(sha), target=base))
+            ops.append(BtrfsSnapshot(owner=owner, source=base, target=join(root, f"vnode-{vnode.name}")))
+        root = writable_root(paths, vnode, sha, btrfs)
+        if vnode.ssh_key.public:
+            ops.append(FileWrite(owner=owner, path=join(root, "root/.ssh/authorized_keys"),
+                                 content=vnode.ssh_key.public.strip() + "\n", mode=0o600))
+        if vnode.ssh_key.private:
+            ops.append(FileWrite(owner=owner, path=join(root, "root/.ssh/id_rsa"),
+                                 content=vnode.ssh_key.private.strip() + "\n", mode=0o600))
+        ops.append(ContainerDefine(owner=owner, name=vnode.name, lxcpath=paths.lxcpath,
+                                   config=lxc_config(paths, rootfs_spec(paths, vnode, sha, btrfs),
+                                                     vnode, vnetworks)))
+    return tuple(ops)

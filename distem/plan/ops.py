@@ -1,0 +1,141 @@
+"""Typed operations: what an agent does on a pnode, in order.
+
+A plan is a tuple of these. Each one crosses the execnet channel as a plain
+dict (``to_wire``), names the model object that owns what it creates
+(``owner``: removing that object undoes exactly those creations), and prints
+itself as the equivalent shell commands (``describe``) for debugging.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Op:
+    kind: ClassVar[str]
+    owner: str
+
+    def to_wire(self) -> dict[str, object]:
+        return {"op": self.kind, **asdict(self)}
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+def _sh(*argv: str) -> str:
+    return shlex.join(argv)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeCreate(Op):
+    kind: ClassVar[str] = "bridge_create"
+    name: str
+    alias: str
+    mtu: int = 1500
+
+    def describe(self) -> str:
+        return (f"{_sh('ip', 'link', 'add', self.name, 'mtu', str(self.mtu), 'type', 'bridge')} && "
+                f"{_sh('ip', 'link', 'set', self.name, 'alias', self.alias, 'up')}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageExtract(Op):
+    """Extract a tarball into the pnode's image cache, unless it is there already."""
+
+    kind: ClassVar[str] = "image_extract"
+    tarball: str
+    sha: str
+    target: str
+
+    def describe(self) -> str:
+        return (f"[ -d {shlex.quote(self.target)} ] || {{ {_sh('mkdir', '-p', self.target)} && "
+                f"{_sh('tar', '-xpf', self.tarball, '-C', self.target, '--numeric-owner')}; }}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TreeCopy(Op):
+    """A full copy of a tree (reflinks where the filesystem has them); skipped if present."""
+
+    kind: ClassVar[str] = "tree_copy"
+    source: str
+    target: str
+
+    def describe(self) -> str:
+        return f"[ -d {shlex.quote(self.target)} ] || {_sh('cp', '-a', '--reflink=auto', self.source, self.target)}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MakeDir(Op):
+    kind: ClassVar[str] = "make_dir"
+    path: str
+
+    def describe(self) -> str:
+        return _sh("mkdir", "-p", self.path)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BtrfsLoop(Op):
+    """A loop-backed btrfs filesystem made for the platform (when no btrfs directory is given)."""
+
+    kind: ClassVar[str] = "btrfs_loop"
+    image: str
+    size: int
+    mountpoint: str
+
+    def describe(self) -> str:
+        return (f"{_sh('truncate', '-s', str(self.size), self.image)} && dev=$(losetup -f --show {shlex.quote(self.image)}) "
+                f"&& mkfs.btrfs -q $dev && {_sh('mkdir', '-p', self.mountpoint)} && mount $dev {shlex.quote(self.mountpoint)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BtrfsBase(Op):
+    """A subvolume holding a copy of an image, the origin of the vnodes' snapshots; skipped if present."""
+
+    kind: ClassVar[str] = "btrfs_base"
+    source: str
+    target: str
+
+    def describe(self) -> str:
+        return (f"[ -d {shlex.quote(self.target)} ] || {{ {_sh('btrfs', 'subvolume', 'create', self.target)} && "
+                f"{_sh('cp', '-a', '--reflink=auto', self.source + '/.', self.target)}; }}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BtrfsSnapshot(Op):
+    kind: ClassVar[str] = "btrfs_snapshot"
+    source: str
+    target: str
+
+    def describe(self) -> str:
+        return _sh("btrfs", "subvolume", "snapshot", self.source, self.target)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileWrite(Op):
+    """Write a file into a vnode's writable filesystem layer before it boots."""
+
+    kind: ClassVar[str] = "file_write"
+    path: str
+    content: str
+    mode: int = 0o644
+
+    def describe(self) -> str:
+        return f"install -D -m {self.mode:o} /dev/stdin {shlex.quote(self.path)} <<'EOF'\n{self.content.rstrip()}\nEOF"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ContainerDefine(Op):
+    kind: ClassVar[str] = "container_define"
+    name: str
+    lxcpath: str
+    config: str
+
+    def describe(self) -> str:
+        path = f"{self.lxcpath}/{self.name}/config"
+        return f"install -D -m 644 /dev/stdin {shlex.quote(path)} <<'EOF'\n{self.config}EOF"
+
+
+Plan = tuple[Op, ...]

@@ -1,0 +1,117 @@
+"""Chainable handles: ``p.vnode("n1").image(img).iface("if0", "vnet")`` and ``p.vnetwork(...)``.
+
+A handle on a vnode that does not exist yet collects a description in
+Distem's dict shape — so builders and ``vnode_create`` share one validator —
+and ``p.deploy()`` creates every described vnode in one batch. Each call
+validates its own piece at once, so a mistake is reported on its line.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ValidationError
+from ..model import VNodeRequest, parse_filesystem, parse_iface, parse_vnode
+from . import html
+
+if TYPE_CHECKING:
+    from .platform import Argv, Platform
+
+
+class VNodeHandle:
+    def __init__(self, platform: Platform, name: str) -> None:
+        self.platform, self.name = platform, name
+        self._desc: dict[str, Any] = {"vifaces": []}
+
+    # -- describing (before deploy) ---------------------------------------------------
+    def _describing(self, what: str) -> dict[str, Any]:
+        if self.name in self.platform.model.vnodes:
+            raise ValidationError(f"{self.name}.{what}", "(builder)", "the vnode exists already; "
+                                  "change a running vnode with the update calls")
+        return self._desc
+
+    def image(self, image: str, *, shared: bool | None = None, cow: bool | str | None = None) -> VNodeHandle:
+        """The root filesystem: a tarball; ``shared``/``cow`` as in Distem (default: overlay copy-on-write)."""
+        fs: dict[str, Any] = {"image": image}
+        if shared is not None:
+            fs["shared"] = shared
+        if cow is not None:
+            fs["cow"] = cow
+        parse_filesystem(f"{self.name}.vfilesystem", fs)
+        self._describing("image")["vfilesystem"] = fs
+        return self
+
+    def iface(self, name: str, vnetwork: str | None = None, *, address: str | None = None,
+              macaddress: str | None = None, default: bool = False) -> VNodeHandle:
+        desc = {"name": name, "vnetwork": vnetwork, "address": address, "default": default,
+                **({"macaddress": macaddress} if macaddress else {})}
+        parse_iface(f"{self.name}.vifaces[{len(self._desc['vifaces'])}]", desc)
+        self._describing("iface")["vifaces"].append(desc)
+        return self
+
+    def host(self, pnode: str) -> VNodeHandle:
+        self._describing("host")["host"] = pnode
+        return self
+
+    def gateway(self, enabled: bool = True) -> VNodeHandle:
+        self._describing("mode")["mode"] = "gateway" if enabled else "normal"
+        return self
+
+    def ssh_key(self, public: str | None = None, private: str | None = None) -> VNodeHandle:
+        self._describing("ssh_key")["ssh_key"] = {"public": public, "private": private}
+        return self
+
+    def request(self) -> VNodeRequest:
+        return parse_vnode(self.name, self._desc)
+
+    def discard(self) -> None:
+        """Forget this description (before deploy)."""
+        self.platform._pending.pop(self.name, None)
+
+    # -- acting (after deploy) --------------------------------------------------------
+    def start(self) -> VNodeHandle:
+        self.platform.vnode_start(self.name)
+        return self
+
+    def stop(self) -> VNodeHandle:
+        self.platform.vnode_stop(self.name)
+        return self
+
+    def execute(self, command: Argv, timeout: float | None = None) -> str:
+        """Run a command in the vnode; its stdout, or CommandError on a non-zero status."""
+        return self.platform.check(self.name, command, timeout)
+
+    @property
+    def status(self) -> str:
+        return self.platform.model.status.get(self.name, "DESCRIBED")
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.platform.vnode_info(self.name)
+
+    def __repr__(self) -> str:
+        return f"<vnode {self.name} {self.status}>"
+
+    def _repr_html_(self) -> str:
+        if self.name not in self.platform.model.vnodes:
+            return html.pre(f"vnode {self.name} (described, not deployed): {self._desc}")
+        return html.dict_html(f"vnode {self.name}", self.info)
+
+
+class VNetworkHandle:
+    def __init__(self, platform: Platform, name: str) -> None:
+        self.platform, self.name = platform, name
+
+    @property
+    def info(self) -> dict[str, Any]:
+        return self.platform.vnetwork_info(self.name)
+
+    def remove(self) -> None:
+        self.platform.vnetwork_remove(self.name)
+
+    def __repr__(self) -> str:
+        vnet = self.platform.model.vnetworks.get(self.name)
+        return f"<vnetwork {self.name} {vnet.cidr if vnet else '(removed)'}>"
+
+    def _repr_html_(self) -> str:
+        return html.dict_html(f"vnetwork {self.name}", self.info)

@@ -1,0 +1,69 @@
+"""The platform's state as pandas DataFrames (pure functions of the model).
+
+    vnodes     index name: host, status, image, filesystem, interfaces, addresses, gateway
+    vifaces    index (vnode, iface): vnetwork, address, mac, host_ifname, bridge
+    vnetworks  index name: cidr, type, root_interface, bridge, vnodes, free_addresses
+    pnodes     index name: spec, hostname, kernel, cores, memory_gib, lxc, cgroup_v1, cgroup_v2, btrfs, vnodes
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..model import PlatformModel
+from ..model.names import bridge_name, veth_name
+
+VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway"]
+VIFACE_COLUMNS = ["vnetwork", "address", "mac", "host_ifname", "bridge"]
+VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "vnodes", "free_addresses"]
+PNODE_COLUMNS = ["spec", "hostname", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1", "cgroup_v2", "btrfs", "vnodes"]
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], index: str | list[str]) -> pd.DataFrame:
+    names = [index] if isinstance(index, str) else index
+    return pd.DataFrame(rows, columns=names + columns).set_index(index)
+
+
+def vnodes_frame(model: PlatformModel) -> pd.DataFrame:
+    rows = [{"name": v.name, "host": v.host, "status": model.status[v.name],
+             "image": v.filesystem.image.rsplit("/", 1)[-1], "filesystem": v.filesystem.mode,
+             "interfaces": len(v.ifaces), "addresses": ", ".join(str(i.address.ip) for i in v.ifaces),
+             "gateway": v.gateway} for v in model.vnodes.values()]
+    return _frame(rows, VNODE_COLUMNS, "name")
+
+
+def vifaces_frame(model: PlatformModel) -> pd.DataFrame:
+    rows = []
+    for v in model.vnodes.values():
+        for i, iface in enumerate(v.ifaces):
+            vnet = model.vnetworks[iface.vnetwork]
+            rows.append({"vnode": v.name, "iface": iface.name, "vnetwork": iface.vnetwork,
+                         "address": str(iface.address), "mac": iface.mac,
+                         "host_ifname": veth_name(model.platform_id, v.index, i),
+                         "bridge": bridge_name(model.platform_id, vnet.index)})
+    return _frame(rows, VIFACE_COLUMNS, ["vnode", "iface"])
+
+
+def vnetworks_frame(model: PlatformModel) -> pd.DataFrame:
+    rows = []
+    for vnet in model.vnetworks.values():
+        used = model.used_addresses(vnet.name)
+        rows.append({"name": vnet.name, "cidr": str(vnet.cidr), "type": vnet.network_type,
+                     "root_interface": vnet.root_interface, "bridge": bridge_name(model.platform_id, vnet.index),
+                     "vnodes": sum(any(i.vnetwork == vnet.name for i in v.ifaces) for v in model.vnodes.values()),
+                     "free_addresses": vnet.cidr.num_addresses - 3 - len(used)})
+    return _frame(rows, VNETWORK_COLUMNS, "name")
+
+
+def pnodes_frame(model: PlatformModel, facts: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    rows = []
+    for p in model.pnodes.values():
+        f = facts.get(p.name, {})
+        rows.append({"name": p.name, "spec": p.spec, "hostname": f.get("hostname"), "kernel": f.get("kernel"),
+                     "cores": f.get("cores"), "memory_gib": round(f.get("memory", 0) / 2**30, 1),
+                     "lxc": f.get("lxc"), "cgroup_v1": ",".join(f.get("cgroup_v1") or []),
+                     "cgroup_v2": ",".join(f.get("cgroup_v2") or []), "btrfs": f.get("btrfs"),
+                     "vnodes": sum(v.host == p.name for v in model.vnodes.values())})
+    return _frame(rows, PNODE_COLUMNS, "name")

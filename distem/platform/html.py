@@ -1,0 +1,47 @@
+"""Notebook display: pure object -> HTML renderers; every value escaped, a text version kept inside."""
+
+from __future__ import annotations
+
+import html as _html
+import logging
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from .platform import Platform
+
+log = logging.getLogger(__name__)
+_STYLE = ("<style>.distem details{margin:2px 0}.distem summary{cursor:pointer;font-weight:600}"
+          ".distem pre.distem-text{display:none}</style>")
+
+
+def pre(text: str) -> str:
+    return f"<pre>{_html.escape(text)}</pre>"
+
+
+def _section(title: str, frame: pd.DataFrame, open_: bool = False) -> str:
+    body = frame.to_html(escape=True, border=0) if len(frame) else "<i>none</i>"
+    return (f"<details{' open' if open_ else ''}><summary>{_html.escape(title)} ({len(frame)})</summary>"
+            f"{body}</details>")
+
+
+def platform_html(p: Platform) -> str:
+    try:
+        head = _html.escape(repr(p))
+        return (f"{_STYLE}<div class='distem'><b>{head}</b>"
+                f"<pre class='distem-text'>{head}</pre>"
+                + _section("pnodes", p.pnodes)
+                + _section("vnetworks", p.vnetworks, True)
+                + _section("vnodes", p.vnodes, True)
+                + _section("vifaces", p.vifaces)
+                + "</div>")
+    except Exception:  # a broken display must never break the notebook
+        log.exception("rendering the platform failed")
+        return pre(repr(p))
+
+
+def dict_html(title: str, data: dict[str, Any]) -> str:
+    rows = "".join(f"<tr><th style='text-align:left'>{_html.escape(str(k))}</th>"
+                   f"<td>{_html.escape(str(v))}</td></tr>" for k, v in data.items())
+    return f"<div class='distem'><b>{_html.escape(title)}</b><table>{rows}</table></div>"

@@ -1,0 +1,382 @@
+"""Layer 4, the platform: the desired model, one agent session per pnode, and realising one on the other.
+
+Every public call validates against the model first (raising ValidationError
+with nothing changed), then sends plans to the agents of the pnodes concerned
+in parallel, and turns agent failures into AgentError naming the pnode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import shlex
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pandas as pd
+
+from ..errors import AgentError, CommandError, ValidationError
+from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
+from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
+from ..plan.deploy import vnetwork_owner, vnode_owner
+from . import frames, html
+from .builders import VNetworkHandle, VNodeHandle
+from .distem_calls import DistemCalls
+from .progress import Progress
+from .session import PnodeSession
+
+log = logging.getLogger(__name__)
+DEFAULT_STATE_DIR = "/var/lib/distem"
+Argv = str | Sequence[str]
+
+
+def _as_argv(command: Argv) -> list[str]:
+    if isinstance(command, str):
+        return ["/bin/sh", "-c", command]
+    return [str(a) for a in command]
+
+
+class Platform(DistemCalls):
+    """An emulated platform: vnodes (LXC containers) on vnetworks, spread over pnodes.
+
+    Args:
+        pnodes: the physical machines; default: this machine alone. Each is a
+            ``PNode`` or an execnet spec string ("popen", "ssh=root@host").
+        state_dir: where the agents keep images and the journal, on every pnode.
+        btrfs: for copy-on-write with btrfs: a directory on a btrfs filesystem
+            present on every pnode, or "loop:SIZE" (e.g. "loop:4G") for a
+            loop-backed btrfs the platform makes and removes itself.
+        progress: show progress bars (None: when attached to a terminal or notebook).
+
+    Use it as a context manager, or call ``close()``: either removes
+    everything the platform created on every pnode.
+    """
+
+    def __init__(
+        self,
+        pnodes: Iterable[PNode | str] | None = None,
+        *,
+        state_dir: str = DEFAULT_STATE_DIR,
+        btrfs: str | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        self.id = secrets.token_hex(3)
+        specs = list(pnodes) if pnodes is not None else ["popen"]
+        nodes = [p if isinstance(p, PNode) else PNode(name="local" if p == "popen" else p, spec=p,
+                                                      state_dir=state_dir, btrfs=btrfs) for p in specs]
+        self.model = PlatformModel(self.id, nodes)
+        self.progress = progress
+        self._images: dict[tuple[str, int, int], str] = {}
+        self._pending: dict[str, VNodeHandle] = {}
+        self.sessions: dict[str, PnodeSession] = {}
+        self._closed = False
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            futures = {p.name: pool.submit(PnodeSession, p, self.id) for p in nodes}
+        errors = []
+        for name, future in futures.items():
+            try:
+                self.sessions[name] = future.result()
+            except AgentError as exc:
+                errors.append(exc)
+        if errors:
+            self.close()
+            raise errors[0]
+        log.info("platform %s on %s", self.id, ", ".join(self.sessions))
+
+    # -- plumbing --------------------------------------------------------------------
+    def _paths(self, pnode: str) -> PnodePaths:
+        return PnodePaths(self.model.pnodes[pnode].state_dir, self.id)
+
+    def _on_pnodes(self, calls: dict[str, tuple[str, dict[str, Any]]], label: str | None = None,
+                   total: int = 0) -> dict[str, Any]:
+        """Run one operation per pnode, in parallel; raise the first failure after all have finished."""
+        if not calls:
+            return {}
+        with Progress(label or "", total, self.progress if label else False) as bar:
+            def run(pnode: str) -> Any:
+                operation, kwargs = calls[pnode]
+                return self.sessions[pnode].call(operation, progress=bar.for_pnode(pnode), **kwargs)
+
+            with ThreadPoolExecutor(len(calls)) as pool:
+                futures = {p: pool.submit(run, p) for p in calls}
+        results, errors = {}, []
+        for pnode, future in futures.items():
+            try:
+                results[pnode] = future.result()
+            except AgentError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        return results
+
+    def _by_host(self, names: Iterable[str]) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = defaultdict(list)
+        for name in names:
+            groups[self.model.vnode(name).host].append(name)
+        return dict(groups)
+
+    def _image_sha(self, path: str) -> str:
+        """Content hash of an image tarball, cached by (path, size, mtime)."""
+        try:
+            st = os.stat(path)
+        except OSError:
+            raise ValidationError("vfilesystem.image", path, "no such file; give an existing tarball "
+                                  "(distem.images.busybox() builds one)") from None
+        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
+        if key not in self._images:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(chunk)
+            self._images[key] = digest.hexdigest()[:16]
+        return self._images[key]
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValidationError("platform", self.id, "the platform is closed; create a new Platform")
+
+    # -- vnetworks -------------------------------------------------------------------
+    def _create_vnetwork(self, name: str, cidr: Any, opts: Any) -> VNetworkHandle:
+        from ..model import parse_cidr, parse_vnetwork_opts
+
+        self._check_open()
+        kind, root = parse_vnetwork_opts(name, opts)
+        if kind == "vxlan" and len(self.sessions) == 1:
+            log.info("vnetwork %s: vxlan on a single pnode behaves as classical", name)
+        vnet = self.model.add_vnetwork(name, parse_cidr(name, cidr), kind, root)
+        ops = [op.to_wire() for op in vnetwork_plan(self.id, vnet)]
+        try:
+            self._on_pnodes({p: ("apply", {"ops": ops}) for p in self.sessions})
+        except AgentError:
+            self._undo_everywhere([vnetwork_owner(name)])
+            self.model.remove_vnetwork(name)
+            raise
+        return VNetworkHandle(self, name)
+
+    def _remove_vnetwork(self, name: str) -> None:
+        self._check_open()
+        self.model.remove_vnetwork(name)
+        self._undo_everywhere([vnetwork_owner(name)])
+
+    def _undo_everywhere(self, owners: list[str], pnodes: Iterable[str] | None = None) -> None:
+        results = self._on_pnodes({p: ("undo_owner", {"owners": owners}) for p in (pnodes or self.sessions)})
+        for pnode, failures in results.items():
+            if failures:
+                raise AgentError(pnode, "remove", "; ".join(failures))
+
+    # -- vnodes ----------------------------------------------------------------------
+    def _create_vnodes(self, requests: list[VNodeRequest]) -> list[VNode]:
+        """Validate, then create filesystems and containers on every pnode concerned: all or none."""
+        self._check_open()
+        shas = {r.filesystem.image: self._image_sha(r.filesystem.image) for r in requests}
+        for r in requests:
+            if r.name in self._pending:
+                raise ValidationError("vnode name", r.name, "a vnode of this name is being described "
+                                      "with p.vnode(...); deploy or discard it first")
+            if r.filesystem.mode == "btrfs":
+                self._check_btrfs(r)
+        vnodes = self.model.add_vnodes(requests)
+        groups: dict[str, list[VNode]] = defaultdict(list)
+        for vnode in vnodes:
+            groups[vnode.host].append(vnode)
+        calls = {}
+        for pnode, group in groups.items():
+            plan = vnodes_plan(self._paths(pnode), group, self.model.vnetworks, shas, self.model.pnodes[pnode].btrfs)
+            calls[pnode] = ("apply", {"ops": [op.to_wire() for op in plan]})
+        total = sum(len(c[1]["ops"]) for c in calls.values())
+        try:
+            self._on_pnodes(calls, "Creating vnodes", total)
+        except AgentError:
+            # Each pnode rolled its own batch back; the pnodes that succeeded undo theirs.
+            for pnode, group in groups.items():
+                try:
+                    self._undo_everywhere([vnode_owner(v.name) for v in group], [pnode])
+                except AgentError as exc:
+                    log.warning("rollback on %s: %s", pnode, exc)
+            for vnode in vnodes:
+                self.model.remove_vnode(vnode.name)
+            raise
+        for vnode in vnodes:
+            self.model.status[vnode.name] = READY
+        return vnodes
+
+    def _check_btrfs(self, request: VNodeRequest) -> None:
+        pnode = request.host or next(iter(self.model.pnodes))
+        where = self.model.pnodes.get(pnode)
+        if where is not None and where.btrfs is None:
+            raise ValidationError(f"{request.name}.vfilesystem.cow", "btrfs",
+                                  "this platform has no btrfs location; create it with "
+                                  "Platform(btrfs='loop:4G') or Platform(btrfs='/a/dir/on/btrfs')")
+        if where is not None and not where.btrfs.startswith("loop:") and not os.path.isdir(where.btrfs):
+            raise ValidationError("btrfs", where.btrfs, "expected an existing directory on a btrfs filesystem")
+
+    def _remove_vnodes(self, names: list[str]) -> None:
+        self._check_open()
+        groups = self._by_host(names)
+        results = self._on_pnodes({p: ("undo_owner", {"owners": [vnode_owner(n) for n in group]})
+                                   for p, group in groups.items()}, "Removing vnodes", len(names))
+        for name in names:
+            self.model.remove_vnode(name)
+        for pnode, failures in results.items():
+            if failures:
+                raise AgentError(pnode, "remove", "; ".join(failures))
+
+    _AFTER = {"start": RUNNING, "stop": DOWN, "freeze": FROZEN, "unfreeze": RUNNING}
+    _LABEL = {"start": "Starting vnodes", "stop": "Stopping vnodes", "freeze": "Freezing vnodes",
+              "unfreeze": "Unfreezing vnodes"}
+
+    def _lifecycle(self, action: str, names: list[str]) -> None:
+        self._check_open()
+        for name in names:
+            self.model.vnode(name)
+        groups = self._by_host(names)
+        results = self._on_pnodes({p: (action, {"names": g}) for p, g in groups.items()},
+                                  self._LABEL[action], len(names))
+        failed = []
+        for per_pnode in results.values():
+            for name, result in per_pnode.items():
+                if result["ok"]:
+                    self.model.status[name] = self._AFTER[action]
+                else:
+                    failed.append(f"{name}: {result['error']}")
+        if failed:
+            pnode = next(p for p, g in groups.items() if any(f.startswith(n + ":") for n in g for f in failed))
+            raise AgentError(pnode, action, "; ".join(failed), target=failed[0].split(":")[0])
+
+    def _execute(self, names: list[str], command: Argv, timeout: float | None = None) -> dict[str, tuple[int, str, str]]:
+        self._check_open()
+        for name in names:
+            if self.model.vnode(name) and self.model.status[name] != RUNNING:
+                raise ValidationError("vnode", name, f"it is {self.model.status[name]}; start it first")
+        argv = _as_argv(command)
+        groups = self._by_host(names)
+        results = self._on_pnodes({p: ("execute", {"names": g, "argv": argv, "timeout": timeout})
+                                   for p, g in groups.items()})
+        out = {}
+        for per_pnode in results.values():
+            for name, result in per_pnode.items():
+                if not result["ok"]:
+                    raise AgentError(self.model.vnode(name).host, "execute", result["error"], target=name)
+                out[name] = tuple(result["value"])
+        return {n: out[n] for n in names}
+
+    # -- the pythonic surface -------------------------------------------------------
+    def vnetwork(self, name: str, cidr: str | None = None, *, network_type: str = "classical",
+                 root_interface: str | None = None) -> VNetworkHandle:
+        """The vnetwork ``name``, created now (with ``cidr``) if it does not exist yet."""
+        if name in self.model.vnetworks and cidr is None:
+            return VNetworkHandle(self, name)
+        opts = {"network_type": network_type, **({"root_interface": root_interface} if root_interface else {})}
+        return self._create_vnetwork(name, cidr, opts)
+
+    def vnode(self, name: str) -> VNodeHandle:
+        """A handle on vnode ``name``; a new name starts a description that ``deploy()`` creates."""
+        if name not in self.model.vnodes and name not in self._pending:
+            self._pending[name] = VNodeHandle(self, name)
+        return self._pending.get(name) or VNodeHandle(self, name)
+
+    def deploy(self, start: bool = True) -> list[str]:
+        """Create (and start) every vnode described with ``p.vnode(...)``, in one batch per pnode."""
+        requests = [h.request() for h in self._pending.values()]
+        pending = self._pending
+        self._pending = {}
+        try:
+            vnodes = self._create_vnodes(requests)
+        except Exception:
+            self._pending = pending
+            raise
+        names = [v.name for v in vnodes]
+        if start and names:
+            self._lifecycle("start", names)
+        return names
+
+    def execute(self, command: Argv, vnodes: Iterable[str] | None = None,
+                timeout: float | None = None) -> pd.DataFrame:
+        """Run ``command`` in each vnode (all running ones by default); one row per vnode, never raises on exit status."""
+        names = list(vnodes) if vnodes is not None else [n for n, s in self.model.status.items() if s == RUNNING]
+        results = self._execute(names, command, timeout)
+        return pd.DataFrame([{"vnode": n, "status": r[0], "stdout": r[1], "stderr": r[2]} for n, r in results.items()],
+                            columns=["vnode", "status", "stdout", "stderr"]).set_index("vnode")
+
+    def check(self, name: str, command: Argv, timeout: float | None = None) -> str:
+        """Run ``command`` in vnode ``name``; its stdout, or CommandError on a non-zero status."""
+        status, out, err = self._execute([name], command, timeout)[name]
+        if status != 0:
+            text = command if isinstance(command, str) else shlex.join(command)
+            raise CommandError(name, text, status, out, err)
+        return out
+
+    def measure_latencies(self, vnodes: Sequence[str] | None = None, count: int = 5,
+                          interval_ms: int = 20) -> pd.DataFrame:
+        """Median RTT in ms from each vnode (rows) to each other (columns), measured with fping
+        run in each source vnode's own network namespace, all sources at once."""
+        names = list(vnodes) if vnodes is not None else [n for n, s in self.model.status.items() if s == RUNNING]
+        targets = {n: str(self.model.vnode(n).ifaces[0].address.ip) for n in names if self.model.vnode(n).ifaces}
+        groups = self._by_host(targets)
+        results = self._on_pnodes({p: ("fping", {"names": g, "targets": list(targets.values()), "count": count,
+                                                  "interval_ms": interval_ms, "own": {n: targets[n] for n in g}}) for p, g in groups.items()},
+                                  "Measuring latencies", len(targets))
+        by_address = {a: n for n, a in targets.items()}
+        frame = pd.DataFrame(index=pd.Index(list(targets), name="from"), columns=pd.Index(list(targets), name="to"),
+                             dtype=float)
+        for per_pnode in results.values():
+            for source, rtts in per_pnode.items():
+                for address, samples in rtts.items():
+                    got = [s for s in samples if s is not None]
+                    if by_address[address] != source:
+                        frame.loc[source, by_address[address]] = float(pd.Series(got).median()) if got else float("nan")
+        return frame
+
+    # -- state as DataFrames ----------------------------------------------------------
+    @property
+    def vnodes(self) -> pd.DataFrame:
+        return frames.vnodes_frame(self.model)
+
+    @property
+    def vifaces(self) -> pd.DataFrame:
+        return frames.vifaces_frame(self.model)
+
+    @property
+    def vnetworks(self) -> pd.DataFrame:
+        return frames.vnetworks_frame(self.model)
+
+    @property
+    def pnodes(self) -> pd.DataFrame:
+        return frames.pnodes_frame(self.model, {p: s.facts for p, s in self.sessions.items()})
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self.model.vnodes)} vnodes, {len(self.model.vnetworks)} vnetworks"
+        return f"<distem.Platform {self.id} on {', '.join(self.model.pnodes)}: {state}>"
+
+    def _repr_html_(self) -> str:
+        return html.platform_html(self)
+
+    # -- teardown ----------------------------------------------------------------------
+    def close(self) -> None:
+        """Remove everything this platform created on every pnode, then disconnect. Safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        errors = []
+        with ThreadPoolExecutor(max(1, len(self.sessions))) as pool:
+            futures = {p: pool.submit(s.close) for p, s in self.sessions.items()}
+        for pnode, future in futures.items():
+            try:
+                summary = future.result()
+                if summary and summary["failures"]:
+                    errors.append(AgentError(pnode, "clean", "; ".join(summary["failures"])))
+            except AgentError as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Platform:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+

@@ -1,0 +1,119 @@
+"""One pnode's session: an execnet gateway, the agent sent through it, and calls to it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import execnet
+
+from .. import agent
+from ..agent import bootstrap, server
+from ..errors import AgentError
+from ..model.entities import PNode
+
+log = logging.getLogger(__name__)
+AGENT_PACKAGE = "distem_agent"
+Progress = Callable[[int, int], None]
+
+
+def agent_sources() -> dict[str, str]:
+    """The agent package's modules as ``{distem_agent.name: source}`` (the bootstrap excluded)."""
+    sources = {}
+    for item in resources.files(agent).iterdir():
+        if item.name.endswith(".py") and item.name != "bootstrap.py":
+            stem = item.name[:-3]
+            name = AGENT_PACKAGE if stem == "__init__" else f"{AGENT_PACKAGE}.{stem}"
+            sources[name] = item.read_text()
+    return sources
+
+
+def gateway_spec(pnode: PNode) -> str:
+    """The execnet spec; this machine's pnode runs our own interpreter, as root (sudo -n if needed)."""
+    if pnode.spec != "popen":
+        return pnode.spec
+    python = sys.executable if os.geteuid() == 0 else f"sudo -n {sys.executable}"
+    return f"popen//python={python}"
+
+
+class PnodeSession:
+    """A context manager; ``close()`` is safe to call twice."""
+
+    def __init__(self, pnode: PNode, platform_id: str, timeout: float = 60) -> None:
+        self.pnode = pnode
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._closed = False
+        try:
+            self.gateway = execnet.makegateway(gateway_spec(pnode))
+        except Exception as exc:
+            raise AgentError(pnode.name, "connect", f"cannot open gateway {pnode.spec!r}: {exc}") from exc
+        try:
+            self.channel = self.gateway.remote_exec(bootstrap)
+            self.channel.send((AGENT_PACKAGE, agent_sources()))
+            self.channel.send({"protocol": server.PROTOCOL, "platform_id": platform_id,
+                               "state_dir": pnode.state_dir, "pnode": pnode.name})
+            reply = self.channel.receive(timeout)
+        except Exception as exc:
+            self.gateway.exit()
+            raise AgentError(pnode.name, "handshake", str(exc)) from exc
+        if reply[0] != "hello":
+            self.gateway.exit()
+            self._raise("handshake", reply[2])
+        self.agent_pid: int = reply[1]["pid"]
+        self.facts: dict[str, Any] = reply[1]["facts"]
+
+    def _raise(self, operation: str, info: dict[str, Any]) -> None:
+        raise AgentError(self.pnode.name, info.get("operation") or operation, info["message"],
+                         errno=info.get("errno"), target=info.get("target"))
+
+    def call(self, operation: str, progress: Progress | None = None, timeout: float | None = None,
+             **kwargs: Any) -> Any:
+        """Run one agent operation and return its result; raises AgentError naming the pnode."""
+        with self._lock:
+            if self._closed:
+                raise AgentError(self.pnode.name, operation, "the session is closed")
+            self._next_id += 1
+            request_id = self._next_id
+            try:
+                self.channel.send((request_id, operation, kwargs))
+                while True:
+                    message = self.channel.receive(timeout)
+                    if message[0] == "progress":
+                        if progress:
+                            progress(message[2], message[3])
+                        continue
+                    break
+            except (EOFError, OSError, execnet.RemoteError, execnet.TimeoutError) as exc:
+                raise AgentError(self.pnode.name, operation, f"lost the agent: {exc}") from exc
+        if message[0] == "error":
+            self._raise(operation, message[2])
+        return message[2]
+
+    def close(self, clean: bool = True) -> dict[str, Any] | None:
+        """Clean what the platform made on this pnode (unless ``clean`` is False), then disconnect."""
+        if self._closed:
+            return None
+        summary = None
+        try:
+            if clean:
+                summary = self.call("close")
+        finally:
+            self._closed = True
+            try:
+                self.channel.close()
+            except Exception:
+                pass
+            self.gateway.exit()
+        return summary
+
+    def __enter__(self) -> PnodeSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,83 @@
+"""Shared fixtures: a state directory per session, a busybox image, platforms that must leave nothing."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LEAKCHECK = ROOT.parent / "shared" / "tools" / "leakcheck"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "root: needs root (real containers, netlink, cgroups)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="needs root: real containers, netlink and cgroups")
+        for item in items:
+            if "root" in item.keywords:
+                item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def machine_left_clean():
+    """After the whole session, the workplace's leak check must print nothing."""
+    yield
+    if LEAKCHECK.exists() and os.geteuid() == 0:
+        left = subprocess.run([str(LEAKCHECK)], capture_output=True, text=True).stdout
+        assert left == "", f"the test session left things behind:\n{left}"
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("distem-state"))
+
+
+@pytest.fixture(scope="session")
+def busybox(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import distem
+
+    return "/tmp/bb/bb.tar.gz" if not hasattr(distem, "images") else str(distem.images.busybox(cache_dir=tmp_path_factory.mktemp("images")))  # TEMP
+
+
+def platform_leftovers(platform_id: str, state_dir: str) -> list[str]:
+    """What a closed platform still holds on this machine: links, cgroups, files, processes."""
+    left = [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(f"d{platform_id}")]
+    for hierarchy in Path("/sys/fs/cgroup").iterdir():
+        if (hierarchy / f"distem-{platform_id}").exists():
+            left.append(f"cgroup {hierarchy.name}/distem-{platform_id}")
+    if (Path(state_dir) / "platforms" / platform_id).exists():
+        left.append(f"directory {state_dir}/platforms/{platform_id}")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f"platforms/{platform_id}" in cmdline:
+            left.append(f"process {pid} {cmdline[:80]}")
+    return left
+
+
+def pnode_snapshot(state_dir: str) -> dict[str, object]:
+    """The pnode's state as far as a platform could change it."""
+    cgroups = sorted(str(p.relative_to("/sys/fs/cgroup")) for h in Path("/sys/fs/cgroup").iterdir()
+                     for p in h.glob("distem-*/**") if p.is_dir())
+    files = sorted((str(p.relative_to(state_dir)), p.stat().st_size) for p in Path(state_dir).glob("platforms/**/*"))
+    return {"links": sorted(os.listdir("/sys/class/net")), "cgroups": cgroups, "files": files}
+
+
+@pytest.fixture
+def platform(state_dir: str):
+    import distem
+
+    p = distem.Platform(state_dir=state_dir, progress=False)
+    try:
+        yield p
+    finally:
+        p.close()
+        assert platform_leftovers(p.id, state_dir) == []
