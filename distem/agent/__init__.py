@@ -12,4 +12,6 @@ module here imports only the standard library, pyroute2, lxc and its siblings
     cgroups     finding hierarchies, removing a platform's subtree
     containers  LXC containers: start, stop, freeze, state, execute
     facts       what this pnode has (kernel, cgroups, cores, memory)
+    measure     fping from inside vnodes' network namespaces
+    system      running the few system commands (argv lists) and mount checks
 """

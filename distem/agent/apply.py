@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from . import links
+from .system import mounted, run
 from .journal import Entry, Journal
 from .undo import undo
 
@@ -28,13 +28,6 @@ class OpFailed(Exception):
         super().__init__(f"{type(cause).__name__}: {cause}")
 
 
-def _run(argv: list[str]) -> str:
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode:
-        raise OSError(f"{argv[0]} exited with {proc.returncode}: {proc.stderr.strip()[-500:]}")
-    return proc.stdout.strip()
-
-
 class Applier:
     """Runs operations against this pnode, recording each creation in ``journal`` first."""
 
@@ -43,7 +36,7 @@ class Applier:
         self._batch: list[Entry] = []
         self.handlers: dict[str, Callable[[Op], None]] = {
             "bridge_create": self.bridge_create, "image_extract": self.image_extract,
-            "tree_copy": self.tree_copy, "make_dir": self.make_dir, "btrfs_loop": self.btrfs_loop,
+            "tree_copy": self.tree_copy, "overlay_mount": self.overlay_mount, "make_dir": self.make_dir, "btrfs_loop": self.btrfs_loop,
             "btrfs_base": self.btrfs_base, "btrfs_snapshot": self.btrfs_snapshot,
             "file_write": self.file_write, "container_define": self.container_define,
         }
@@ -78,7 +71,7 @@ class Applier:
         tmp = f"{parent}.tmp-{uuid.uuid4().hex[:8]}"
         os.makedirs(tmp)
         try:
-            _run(["tar", "-xpf", op["tarball"], "-C", tmp, "--numeric-owner"])
+            run(["tar", "-xpf", op["tarball"], "-C", tmp, "--numeric-owner"])
             os.makedirs(parent, exist_ok=True)
             os.rename(tmp, target)
         except OSError:
@@ -91,7 +84,18 @@ class Applier:
             return
         self._record("dir", op["target"], op)
         os.makedirs(os.path.dirname(op["target"]), exist_ok=True)
-        _run(["cp", "-a", "--reflink=auto", op["source"], op["target"]])
+        run(["cp", "-a", "--reflink=auto", op["source"], op["target"]])
+
+    def overlay_mount(self, op: Op) -> None:
+        target = op["target"]
+        if mounted(target):
+            return
+        self._record("dir", os.path.dirname(target), op)
+        for path in (op["upper"], op["work"], target):
+            os.makedirs(path, exist_ok=True)
+        self._record("mount", target, op)
+        run(["mount", "-t", "overlay", "overlay", "-o",
+              f"lowerdir={op['lower']},upperdir={op['upper']},workdir={op['work']}", target])
 
     def make_dir(self, op: Op) -> None:
         self._record("dir", op["path"], op)
@@ -99,17 +103,16 @@ class Applier:
 
     def btrfs_loop(self, op: Op) -> None:
         mountpoint = op["mountpoint"]
-        with open("/proc/self/mountinfo") as f:
-            if any(line.split()[4] == mountpoint for line in f):
-                return
+        if mounted(mountpoint):
+            return
         with open(op["image"], "wb") as f:
             f.truncate(op["size"])
-        device = _run(["losetup", "-f", "--show", op["image"]])
+        device = run(["losetup", "-f", "--show", op["image"]])
         self._record("loop", device, op, file=op["image"])
-        _run(["mkfs.btrfs", "-q", device])
+        run(["mkfs.btrfs", "-q", device])
         os.makedirs(mountpoint, exist_ok=True)
         self._record("mount", mountpoint, op)
-        _run(["mount", device, mountpoint])
+        run(["mount", device, mountpoint])
 
     def btrfs_base(self, op: Op) -> None:
         target = op["target"]
@@ -120,12 +123,12 @@ class Applier:
             self._record("dir", parent, op)
             os.makedirs(parent)
         self._record("subvolume", target, op)
-        _run(["btrfs", "subvolume", "create", target])
-        _run(["cp", "-a", "--reflink=auto", op["source"] + "/.", target])
+        run(["btrfs", "subvolume", "create", target])
+        run(["cp", "-a", "--reflink=auto", op["source"] + "/.", target])
 
     def btrfs_snapshot(self, op: Op) -> None:
         self._record("subvolume", op["target"], op)
-        _run(["btrfs", "subvolume", "snapshot", op["source"], op["target"]])
+        run(["btrfs", "subvolume", "snapshot", op["source"], op["target"]])
 
     def file_write(self, op: Op) -> None:
         """Inside a directory the journal already owns, so not journalled itself."""

@@ -12,7 +12,6 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 
@@ -20,6 +19,7 @@ from pyroute2 import IPRoute
 
 from . import cgroups, containers, links
 from .journal import Entry, Journal
+from .system import mounted, run
 
 log = logging.getLogger(__name__)
 JOURNAL = "journal.jsonl"
@@ -64,16 +64,9 @@ def _dir(entry: Entry) -> None:
         shutil.rmtree(entry["id"])
 
 
-def _run(argv: list[str]) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True)
-    if proc.returncode:
-        raise OSError(f"{' '.join(argv)}: {proc.stderr.strip()}")
-
-
 def _mount(entry: Entry) -> None:
-    with open("/proc/self/mountinfo") as f:
-        if any(line.split()[4] == entry["id"] for line in f):
-            _run(["umount", "-l", entry["id"]])
+    if mounted(entry["id"]):
+        run(["umount", "-l", entry["id"]])
 
 
 def _loop(entry: Entry) -> None:
@@ -84,12 +77,12 @@ def _loop(entry: Entry) -> None:
     except OSError:
         return
     if ours:
-        _run(["losetup", "-d", entry["id"]])
+        run(["losetup", "-d", entry["id"]])
 
 
 def _subvolume(entry: Entry) -> None:
     if os.path.isdir(entry["id"]):
-        _run(["btrfs", "subvolume", "delete", entry["id"]])
+        run(["btrfs", "subvolume", "delete", entry["id"]])
 
 
 UNDO: dict[str, Callable[[Entry], None]] = {

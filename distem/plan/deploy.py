@@ -15,7 +15,7 @@ from ..model.entities import VNetwork, VNode
 from ..model.names import bridge_name, cgroup_root, link_alias, veth_name
 from ..model.units import parse_size
 from .ops import (BridgeCreate, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
-                  MakeDir, Op, Plan, TreeCopy)
+                  MakeDir, Op, OverlayMount, Plan, TreeCopy)
 from .paths import PnodePaths
 
 PLATFORM_OWNER = "platform"
@@ -125,7 +125,10 @@ def vnodes_plan(
         mode = vnode.filesystem.mode
         vdir = paths.vnode_dir(vnode.name)
         if mode == "shared":
-            once(("shared", sha), TreeCopy(owner=PLATFORM_OWNER, source=paths.image(sha), target=paths.shared_rootfs(sha)))
+            # One writable tree for all of them: an overlay over the cached image costs a mount, not a copy.
+            shared = paths.shared_dir(sha)
+            once(("shared", sha), OverlayMount(owner=PLATFORM_OWNER, lower=paths.image(sha), upper=join(shared, "delta"),
+                                               work=join(shared, "work"), target=paths.shared_rootfs(sha)))
         elif mode == "distinct":
             ops.append(MakeDir(owner=owner, path=vdir))
             ops.append(TreeCopy(owner=owner, source=paths.image(sha), target=join(vdir, "rootfs")))

@@ -68,6 +68,21 @@ class TreeCopy(Op):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OverlayMount(Op):
+    """One writable tree over a read-only image, mounted on the pnode; skipped if mounted already."""
+
+    kind: ClassVar[str] = "overlay_mount"
+    lower: str
+    upper: str
+    work: str
+    target: str
+
+    def describe(self) -> str:
+        return (f"{_sh('mkdir', '-p', self.upper, self.work, self.target)} && "
+                f"{_sh('mount', '-t', 'overlay', 'overlay', '-o', f'lowerdir={self.lower},upperdir={self.upper},workdir={self.work}', self.target)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MakeDir(Op):
     kind: ClassVar[str] = "make_dir"
     path: str

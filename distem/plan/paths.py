@@ -40,8 +40,12 @@ class PnodePaths:
     def image(self, sha: str) -> str:
         return join(self.state_dir, "images", sha, "rootfs")
 
-    def shared_rootfs(self, sha: str) -> str:
+    def shared_dir(self, sha: str) -> str:
+        """Holds root/ (an overlay mount over the image), delta/ and work/."""
         return join(self.filesystems, f"shared-{sha}")
+
+    def shared_rootfs(self, sha: str) -> str:
+        return join(self.shared_dir(sha), "root")
 
     def vnode_dir(self, vnode: str) -> str:
         return join(self.filesystems, f"vnode-{vnode}")

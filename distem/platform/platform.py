@@ -310,6 +310,16 @@ class Platform(DistemCalls):
             raise CommandError(name, text, status, out, err)
         return out
 
+    def reachable(self, source: str, vnodes: Sequence[str] | None = None, timeout_ms: int = 500) -> dict[str, bool]:
+        """Which vnodes answer one ping from ``source`` (run in ``source``'s network namespace)."""
+        names = [n for n in (vnodes if vnodes is not None else self.model.vnodes) if n != source]
+        addresses = {str(self.model.vnode(n).ifaces[0].address.ip): n for n in names if self.model.vnode(n).ifaces}
+        host = self.model.vnode(source).host
+        own = str(self.model.vnode(source).ifaces[0].address.ip)
+        result = self.sessions[host].call("fping", names=[source], targets=list(addresses), count=1,
+                                          interval_ms=1, own={source: own})[source]
+        return {addresses[a]: bool(s and s[0] is not None) for a, s in result.items()}
+
     def measure_latencies(self, vnodes: Sequence[str] | None = None, count: int = 5,
                           interval_ms: int = 20) -> pd.DataFrame:
         """Median RTT in ms from each vnode (rows) to each other (columns), measured with fping
