@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -34,11 +35,20 @@ def agent_sources() -> dict[str, str]:
 
 
 def gateway_spec(pnode: PNode) -> str:
-    """The execnet spec; this machine's pnode runs our own interpreter, as root (sudo -n if needed)."""
+    """The execnet spec; this machine's pnode runs our own interpreter, as root (sudo -n if needed).
+
+    Raises:
+        AgentError: not root, and passwordless sudo is not available.
+    """
     if pnode.spec != "popen":
         return pnode.spec
-    python = sys.executable if os.geteuid() == 0 else f"sudo -n {sys.executable}"
-    return f"popen//python={python}"
+    if os.geteuid() == 0:
+        return f"popen//python={sys.executable}"
+    probe = subprocess.run(["sudo", "-n", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise AgentError(pnode.name, "connect", "the agent must run as root: run Python as root, or allow "
+                         f"passwordless sudo for {sys.executable} (sudo -n said: {probe.stderr.strip() or probe.returncode})")
+    return f"popen//python=sudo -n {sys.executable}"
 
 
 class PnodeSession:
@@ -49,8 +59,9 @@ class PnodeSession:
         self._lock = threading.Lock()
         self._next_id = 0
         self._closed = False
+        spec = gateway_spec(pnode)
         try:
-            self.gateway = execnet.makegateway(gateway_spec(pnode))
+            self.gateway = execnet.makegateway(spec)
         except Exception as exc:
             raise AgentError(pnode.name, "connect", f"cannot open gateway {pnode.spec!r}: {exc}") from exc
         try:
