@@ -10,7 +10,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import links
+from . import links, shaping
 from .system import mounted, run
 from .journal import Entry, Journal
 from .undo import undo
@@ -39,6 +39,12 @@ class Applier:
             "tree_copy": self.tree_copy, "overlay_mount": self.overlay_mount, "make_dir": self.make_dir, "btrfs_loop": self.btrfs_loop,
             "btrfs_base": self.btrfs_base, "btrfs_snapshot": self.btrfs_snapshot,
             "file_write": self.file_write, "container_define": self.container_define,
+            "ifb_create": self.ifb_create,
+            "redirect_ingress": lambda op: shaping.redirect_ingress(self.ipr, op["device"], op["ifb"]),
+            "htb_replace": lambda op: shaping.htb_replace(self.ipr, op["device"], op["rate_bps"], op["burst_bytes"]),
+            "netem_replace": lambda op: shaping.netem_replace(self.ipr, op["device"], op),
+            "fifo_replace": lambda op: shaping.fifo_replace(self.ipr, op["device"], op["limit"]),
+            "shaping_clear": lambda op: shaping.shaping_clear(self.ipr, op["device"], op["root"], op["ingress"]),
         }
 
     def apply(self, ops: list[Op], progress: Callable[[int], None] = lambda done: None) -> int:
@@ -137,6 +143,10 @@ class Applier:
         with os.fdopen(fd, "w") as f:
             f.write(op["content"])
         os.chmod(op["path"], op["mode"])
+
+    def ifb_create(self, op: Op) -> None:
+        self._record("link", op["name"], op, alias=op["alias"])
+        shaping.ifb_create(self.ipr, op["name"], op["alias"])
 
     def container_define(self, op: Op) -> None:
         self._record("container", op["name"], op, lxcpath=op["lxcpath"])

@@ -9,7 +9,7 @@ import socket
 
 import lxc
 
-from . import cgroups
+from . import cgroups, shaping
 
 
 def _meminfo_bytes(field: str) -> int:
@@ -39,4 +39,5 @@ def facts() -> dict[str, object]:
         "cgroup_v2": h.v2_controllers if h.v2 else None,
         "btrfs": "btrfs" in fs and shutil.which("mkfs.btrfs") is not None,
         "overlay": "overlay" in fs,
+        "qdiscs": shaping.probe_qdiscs(),
     }

@@ -9,9 +9,13 @@ from __future__ import annotations
 import subprocess
 
 
+def in_netns(pid: int, argv: list[str]) -> list[str]:
+    """``argv`` (a program of this pnode) run inside the network namespace of process ``pid``."""
+    return ["nsenter", f"--net=/proc/{pid}/ns/net", *argv]
+
+
 def fping_argv(pid: int, targets: list[str], count: int, interval_ms: int) -> list[str]:
-    return ["nsenter", f"--net=/proc/{pid}/ns/net", "fping", "-C", str(count), "-q",
-            "-p", str(interval_ms), "-i", "1", "-t", "2000", *targets]
+    return in_netns(pid, ["fping", "-C", str(count), "-q", "-p", str(interval_ms), "-i", "1", "-t", "2000", *targets])
 
 
 def parse_fping(stderr: str) -> dict[str, list[float | None]]:

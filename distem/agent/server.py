@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -44,10 +45,12 @@ class Agent:
         self.home = cgroups.current()
         self.ipr = IPRoute()
         self.applier = Applier(self.journal, self.ipr)
+        self.spawned: dict[int, subprocess.Popen[str]] = {}
         self.handlers: dict[str, Callable[..., Any]] = {
             "apply": self.apply, "undo_owner": self.undo_owner, "start": self.start, "stop": self.stop,
             "freeze": self.freeze, "unfreeze": self.unfreeze, "state": self.state,
             "execute": self.execute, "wait_listening": self.wait_listening, "fping": self.fping,
+            "netns_run": self.netns_run, "netns_spawn": self.netns_spawn, "process_end": self.process_end,
         }
 
     # -- handlers ----------------------------------------------------------------------
@@ -78,8 +81,15 @@ class Agent:
                 one(name)
         return results
 
-    def start(self, progress: Progress, names: list[str]) -> dict[str, Any]:
-        return self._each(progress, names, lambda n: containers.start(n, self.lxcpath))
+    def start(self, progress: Progress, names: list[str],
+              shaping: dict[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+        """Start containers; then shape their interfaces (the host-side veths exist only now)."""
+        def one(name: str) -> str:
+            state = containers.start(name, self.lxcpath)
+            if shaping and shaping.get(name):
+                self.applier.apply(shaping[name])
+            return state
+        return self._each(progress, names, one)
 
     def stop(self, progress: Progress, names: list[str]) -> dict[str, Any]:
         return self._each(progress, names, lambda n: containers.stop(n, self.lxcpath))
@@ -112,6 +122,38 @@ class Agent:
         if stopped:
             raise containers.ContainerError(stopped[0], "vnode is not running")
         return measure.fping_many(pids, targets, count, interval_ms, own)
+
+    def _netns_argv(self, name: str, argv: list[str]) -> list[str]:
+        pid = containers.state(name, self.lxcpath)["pid"]
+        if not pid:
+            raise containers.ContainerError(name, "vnode is not running")
+        return measure.in_netns(int(pid), argv)
+
+    def netns_run(self, progress: Progress, name: str, argv: list[str], timeout: float = 60) -> tuple[int, str, str]:
+        """Run a program of this pnode inside vnode ``name``'s network namespace (tools the image lacks)."""
+        proc = subprocess.run(self._netns_argv(name, argv), capture_output=True, text=True, timeout=timeout)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    def netns_spawn(self, progress: Progress, name: str, argv: list[str]) -> int:
+        """Start such a program in the background (journalled: clean stops it); its pid."""
+        proc = subprocess.Popen(self._netns_argv(name, argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        self.journal.add("process", str(proc.pid), f"vnode:{name}", pid=proc.pid,
+                         start=undo.process_start_time(proc.pid))
+        self.spawned[proc.pid] = proc
+        return proc.pid
+
+    def process_end(self, progress: Progress, pid: int, timeout: float = 10) -> tuple[int, str, str]:
+        """Wait for a spawned program (killed after ``timeout``); its status and output."""
+        proc = self.spawned.pop(pid)
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        entry = next(e for e in self.journal.entries() if e["kind"] == "process" and e["pid"] == pid)
+        self.journal.remove(entry)
+        return proc.returncode, out, err
 
     def close(self) -> dict[str, object]:
         cgroups.enter(self.home)

@@ -15,11 +15,12 @@ from typing import Any
 
 from ..errors import ValidationError
 from .entities import FilesystemMode, NetworkType, SSHKey, VFilesystem
+from .links import LinkLimits, parse_limits
 from .names import check_iface_name, check_name
 
 _VNODE_KEYS = {"host", "vfilesystem", "vifaces", "mode", "status", "ssh_key"}
 _FS_KEYS = {"image", "shared", "cow"}
-_IFACE_KEYS = {"name", "vnetwork", "address", "macaddress", "default"}
+_IFACE_KEYS = {"name", "vnetwork", "address", "macaddress", "default", "input", "output"}
 _VNET_OPTS = {"network_type", "root_interface"}
 _MAC_CHARS = set("0123456789abcdef:")
 
@@ -31,6 +32,8 @@ class IfaceRequest:
     address: IPv4Interface | None
     mac: str | None
     default: bool = False
+    output: LinkLimits | None = None
+    input: LinkLimits | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,7 +127,9 @@ def parse_iface(field: str, desc: object) -> IfaceRequest:
             raise ValidationError(f"{field}.macaddress", mac, "expected a unicast MAC like '02:00:00:00:00:01'")
         mac = str(mac).lower()
     default = _bool(f"{field}.default", desc["default"]) if "default" in desc else False
-    return IfaceRequest(name=name, vnetwork=vnetwork, address=address, mac=mac, default=default)
+    return IfaceRequest(name=name, vnetwork=vnetwork, address=address, mac=mac, default=default,
+                        output=parse_limits(f"{field}.output", desc.get("output")),
+                        input=parse_limits(f"{field}.input", desc.get("input")))
 
 
 def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequest:

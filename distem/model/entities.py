@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Literal
 
+from .links import LinkLimits
+
 FilesystemMode = Literal["shared", "distinct", "overlay", "btrfs"]
 NetworkType = Literal["classical", "vxlan"]
 
@@ -55,6 +57,8 @@ class VIface:
     address: IPv4Interface
     mac: str
     default: bool = False
+    output: LinkLimits | None = None  # traffic leaving the vnode
+    input: LinkLimits | None = None  # traffic entering the vnode
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

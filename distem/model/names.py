@@ -66,6 +66,11 @@ def veth_name(platform_id: str, vnode_index: int, iface_index: int) -> str:
     return _ifname(f"d{platform_id}v{_base36(vnode_index)}i{_base36(iface_index)}")
 
 
+def ifb_name(platform_id: str, vnode_index: int, iface_index: int) -> str:
+    """The ifb device shaping what leaves a vnode's interface, e.g. 'd1a2b3cf1fi0'."""
+    return _ifname(f"d{platform_id}f{_base36(vnode_index)}i{_base36(iface_index)}")
+
+
 def link_alias(platform_id: str) -> str:
     """The alias every link the platform creates carries, checked before deleting it."""
     return f"distem:{platform_id}"

@@ -114,6 +114,7 @@ class PlatformModel:
             used.add(address.ip)
             ifaces.append(VIface(
                 name=ireq.name, vnetwork=vnet.name, address=address, default=ireq.default,
+                output=ireq.output, input=ireq.input,
                 mac=ireq.mac or mac_address(self.platform_id, req.name, ireq.name),
             ))
         vnode = VNode(name=req.name, index=self._next_vnode, host=host, filesystem=req.filesystem,

@@ -154,3 +154,98 @@ class ContainerDefine(Op):
 
 
 Plan = tuple[Op, ...]
+
+
+# -- traffic shaping (applied once the vnode's host-side veth exists, i.e. after start) --------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IfbCreate(Op):
+    """The ifb device through which traffic leaving a vnode is shaped (ingress can't be queued)."""
+
+    kind: ClassVar[str] = "ifb_create"
+    name: str
+    alias: str
+
+    def describe(self) -> str:
+        return (f"{_sh('ip', 'link', 'add', self.name, 'type', 'ifb')} && "
+                f"{_sh('ip', 'link', 'set', self.name, 'alias', self.alias, 'up')}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RedirectIngress(Op):
+    """Everything arriving on ``device`` goes through ``ifb``'s egress queue first."""
+
+    kind: ClassVar[str] = "redirect_ingress"
+    device: str
+    ifb: str
+
+    def describe(self) -> str:
+        return (f"{_sh('tc', 'qdisc', 'replace', 'dev', self.device, 'ingress')} && "
+                f"{_sh('tc', 'filter', 'replace', 'dev', self.device, 'parent', 'ffff:', 'prio', '1', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', self.ifb)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HtbReplace(Op):
+    """Root htb with one class carrying the rate (a very high one when no rate is asked)."""
+
+    kind: ClassVar[str] = "htb_replace"
+    device: str
+    rate_bps: int
+    burst_bytes: int
+
+    def describe(self) -> str:
+        rate, burst = f"{self.rate_bps}bit", str(self.burst_bytes)
+        return (f"{_sh('tc', 'qdisc', 'replace', 'dev', self.device, 'root', 'handle', '1:', 'htb', 'default', '1')} && "
+                f"{_sh('tc', 'class', 'replace', 'dev', self.device, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', rate, 'ceil', rate, 'burst', burst, 'cburst', burst)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetemReplace(Op):
+    """The leaf under htb class 1:1: delay, jitter, loss, corruption, duplication, reordering."""
+
+    kind: ClassVar[str] = "netem_replace"
+    device: str
+    limit: int
+    delay_us: int = 0
+    jitter_us: int = 0
+    loss_ppm: int = 0
+    corrupt_ppm: int = 0
+    duplicate_ppm: int = 0
+    reorder_ppm: int = 0
+
+    def describe(self) -> str:
+        args = ["tc", "qdisc", "replace", "dev", self.device, "parent", "1:1", "handle", "10:", "netem",
+                "limit", str(self.limit)]
+        if self.delay_us:
+            args += ["delay", f"{self.delay_us}us"] + ([f"{self.jitter_us}us"] if self.jitter_us else [])
+        for word, ppm in (("loss", self.loss_ppm), ("corrupt", self.corrupt_ppm), ("duplicate", self.duplicate_ppm),
+                          ("reorder", self.reorder_ppm)):
+            if ppm:
+                args += [word, f"{ppm / 10_000:g}%"]
+        return _sh(*args)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FifoReplace(Op):
+    """A plain packet FIFO as the leaf (no netem, or netem's work done elsewhere)."""
+
+    kind: ClassVar[str] = "fifo_replace"
+    device: str
+    limit: int
+
+    def describe(self) -> str:
+        return _sh("tc", "qdisc", "replace", "dev", self.device, "parent", "1:1", "handle", "10:", "pfifo",
+                   "limit", str(self.limit))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShapingClear(Op):
+    """Remove our root and/or ingress qdisc from ``device``: back to the default."""
+
+    kind: ClassVar[str] = "shaping_clear"
+    device: str
+    root: bool = True
+    ingress: bool = False
+
+    def describe(self) -> str:
+        return "; ".join(_sh("tc", "qdisc", "del", "dev", self.device, where)
+                         for where, wanted in (("root", self.root), ("ingress", self.ingress)) if wanted)

@@ -42,9 +42,13 @@ class VNodeHandle:
         return self
 
     def iface(self, name: str, vnetwork: str | None = None, *, address: str | None = None,
-              macaddress: str | None = None, default: bool = False) -> VNodeHandle:
+              macaddress: str | None = None, default: bool = False, output: dict[str, Any] | None = None,
+              input: dict[str, Any] | None = None) -> VNodeHandle:
+        """An interface on ``vnetwork``; ``output``/``input``: limits in Distem's shape, e.g.
+        ``output={"bandwidth": "100mbps", "latency": "20ms"}``."""
         desc = {"name": name, "vnetwork": vnetwork, "address": address, "default": default,
-                **({"macaddress": macaddress} if macaddress else {})}
+                **({"macaddress": macaddress} if macaddress else {}),
+                **({"output": output} if output else {}), **({"input": input} if input else {})}
         parse_iface(f"{self.name}.vifaces[{len(self._desc['vifaces'])}]", desc)
         self._describing("iface")["vifaces"].append(desc)
         return self
@@ -69,6 +73,13 @@ class VNodeHandle:
         self.platform._pending.pop(self.name, None)
 
     # -- acting (after deploy) --------------------------------------------------------
+    def limit(self, iface: str, *, output: dict[str, Any] | None = None,
+              input: dict[str, Any] | None = None) -> VNodeHandle:
+        """Change an interface's limits live (only the properties given change)."""
+        desc = {**({"output": output} if output is not None else {}), **({"input": input} if input is not None else {})}
+        self.platform.viface_update(self.name, iface, desc)
+        return self
+
     def start(self) -> VNodeHandle:
         self.platform.vnode_start(self.name)
         return self

@@ -1,7 +1,8 @@
 """The platform's state as pandas DataFrames (pure functions of the model).
 
     vnodes     index name: host, status, image, filesystem, interfaces, addresses, gateway
-    vifaces    index (vnode, iface): vnetwork, address, mac, host_ifname, bridge
+    vifaces    index (vnode, iface): vnetwork, address, mac, host_ifname, bridge, output, input, backend
+               (output/input: the limits in tc's words; backend: netem or userspace, per pnode)
     vnetworks  index name: cidr, type, root_interface, bridge, vnodes, free_addresses
     pnodes     index name: spec, hostname, kernel, cores, memory_gib, lxc, cgroup_v1, cgroup_v2, btrfs, vnodes
 """
@@ -13,10 +14,12 @@ from typing import Any
 import pandas as pd
 
 from ..model import PlatformModel
+from ..model.links import LinkLimits
 from ..model.names import bridge_name, veth_name
+from ..model.units import format_duration, format_rate
 
 VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway"]
-VIFACE_COLUMNS = ["vnetwork", "address", "mac", "host_ifname", "bridge"]
+VIFACE_COLUMNS = ["vnetwork", "address", "mac", "host_ifname", "bridge", "output", "input", "backend"]
 VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "vnodes", "free_addresses"]
 PNODE_COLUMNS = ["spec", "hostname", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1", "cgroup_v2", "btrfs", "vnodes"]
 
@@ -34,7 +37,21 @@ def vnodes_frame(model: PlatformModel) -> pd.DataFrame:
     return _frame(rows, VNODE_COLUMNS, "name")
 
 
-def vifaces_frame(model: PlatformModel) -> pd.DataFrame:
+def describe_limits(limits: LinkLimits | None) -> str:
+    """'100mbit 20ms±2ms loss 1%' — the limits in a few words."""
+    if not limits:
+        return ""
+    parts = [format_rate(limits.rate_bps)] if limits.rate_bps else []
+    if limits.delay_us:
+        parts.append(format_duration(limits.delay_us) + (f"±{format_duration(limits.jitter_us)}" if limits.jitter_us else ""))
+    for word, ppm in (("loss", limits.loss_ppm), ("corrupt", limits.corrupt_ppm), ("duplicate", limits.duplicate_ppm),
+                      ("reorder", limits.reorder_ppm)):
+        if ppm:
+            parts.append(f"{word} {ppm / 10_000:g}%")
+    return " ".join(parts)
+
+
+def vifaces_frame(model: PlatformModel, backends: dict[str, str]) -> pd.DataFrame:
     rows = []
     for v in model.vnodes.values():
         for i, iface in enumerate(v.ifaces):
@@ -42,7 +59,9 @@ def vifaces_frame(model: PlatformModel) -> pd.DataFrame:
             rows.append({"vnode": v.name, "iface": iface.name, "vnetwork": iface.vnetwork,
                          "address": str(iface.address), "mac": iface.mac,
                          "host_ifname": veth_name(model.platform_id, v.index, i),
-                         "bridge": bridge_name(model.platform_id, vnet.index)})
+                         "bridge": bridge_name(model.platform_id, vnet.index),
+                         "output": describe_limits(iface.output), "input": describe_limits(iface.input),
+                         "backend": backends.get(v.host)})
     return _frame(rows, VIFACE_COLUMNS, ["vnode", "iface"])
 
 

@@ -23,9 +23,11 @@ from ..errors import AgentError, CommandError, ValidationError
 from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
 from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
 from ..plan.deploy import vnetwork_owner, vnode_owner
+from ..plan.shaping import Backend, vnode_shaping
 from . import frames, html
 from .builders import VNetworkHandle, VNodeHandle
 from .distem_calls import DistemCalls
+from .link_calls import LinkCalls
 from .progress import Progress
 from .session import PnodeSession
 
@@ -40,7 +42,7 @@ def _as_argv(command: Argv) -> list[str]:
     return [str(a) for a in command]
 
 
-class Platform(DistemCalls):
+class Platform(DistemCalls, LinkCalls):
     """An emulated platform: vnodes (LXC containers) on vnetworks, spread over pnodes.
 
     Args:
@@ -135,6 +137,31 @@ class Platform(DistemCalls):
             self._images[key] = digest.hexdigest()[:16]
         return self._images[key]
 
+    def backend(self, pnode: str) -> Backend:
+        """How this pnode delays packets: its kernel's netem, or the userspace delay line."""
+        return "netem" if "netem" in self.sessions[pnode].facts.get("qdiscs", ()) else "userspace"
+
+    def _shaping(self, names: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        out = {}
+        for name in names:
+            vnode = self.model.vnode(name)
+            out[name] = [op.to_wire() for op in vnode_shaping(self.id, vnode, self.backend(vnode.host))]
+        return out
+
+    def _check_limits(self, vnode: VNode) -> None:
+        """Refuse, before any change, what this vnode's pnode cannot emulate."""
+        if self.backend(vnode.host) == "netem":
+            return
+        for iface in vnode.ifaces:
+            for direction in ("output", "input"):
+                limits = getattr(iface, direction)
+                if limits and limits.needs_delay_line:
+                    raise ValidationError(
+                        f"{vnode.name}.{iface.name}.{direction}", limits.to_distem(),
+                        f"pnode {vnode.host}'s kernel has no sch_netem (it has: "
+                        f"{', '.join(self.sessions[vnode.host].facts.get('qdiscs', []))}); only 'bandwidth' "
+                        "can be emulated there")
+
     def _check_open(self) -> None:
         if self._closed:
             raise ValidationError("platform", self.id, "the platform is closed; create a new Platform")
@@ -180,6 +207,13 @@ class Platform(DistemCalls):
             if r.filesystem.mode == "btrfs":
                 self._check_btrfs(r)
         vnodes = self.model.add_vnodes(requests)
+        try:
+            for vnode in vnodes:
+                self._check_limits(vnode)
+        except ValidationError:
+            for vnode in vnodes:
+                self.model.remove_vnode(vnode.name)
+            raise
         groups: dict[str, list[VNode]] = defaultdict(list)
         for vnode in vnodes:
             groups[vnode.host].append(vnode)
@@ -234,8 +268,8 @@ class Platform(DistemCalls):
         for name in names:
             self.model.vnode(name)
         groups = self._by_host(names)
-        results = self._on_pnodes({p: (action, {"names": g}) for p, g in groups.items()},
-                                  self._LABEL[action], len(names))
+        results = self._on_pnodes({p: (action, {"names": g, **({"shaping": self._shaping(g)} if action == "start" else {})})
+                                   for p, g in groups.items()}, self._LABEL[action], len(names))
         failed = []
         for per_pnode in results.values():
             for name, result in per_pnode.items():
@@ -348,7 +382,7 @@ class Platform(DistemCalls):
 
     @property
     def vifaces(self) -> pd.DataFrame:
-        return frames.vifaces_frame(self.model)
+        return frames.vifaces_frame(self.model, {p: self.backend(p) for p in self.sessions})
 
     @property
     def vnetworks(self) -> pd.DataFrame:

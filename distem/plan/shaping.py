@@ -1,0 +1,73 @@
+"""Link limits as tc trees (pure).
+
+Each shaped direction of a viface gets the same tree, on the device its
+packets leave through:
+
+    root 1: htb default 1
+      class 1:1  rate R ceil R burst B      (R: the asked rate, or UNLIMITED)
+        leaf 10: netem ... limit N          (kernel path)  |  pfifo limit N
+
+``input`` (entering the vnode) is shaped on the host-side veth's egress.
+``output`` (leaving the vnode) arrives on the host-side veth's *ingress*,
+which cannot queue, so it is redirected to an ifb device and shaped on the
+ifb's egress — outside the vnode, so TCP small queues in the sender never see
+the delay. Live changes replace the class and the leaf in place.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ..model.entities import VNode
+from ..model.links import LinkLimits
+from ..model.names import ifb_name, link_alias, veth_name
+from .ops import FifoReplace, HtbReplace, IfbCreate, NetemReplace, Op, Plan, RedirectIngress, ShapingClear
+
+Backend = Literal["netem", "userspace"]
+UNLIMITED_BPS = 10 * 10**9
+MTU_BYTES = 1500
+MIN_QUEUE = 1000
+MAX_QUEUE = 200_000
+
+
+def htb_burst(rate_bps: int) -> int:
+    """htb needs a burst of at least one timer tick of traffic plus a packet (~15 kB floor)."""
+    return max(15_000, rate_bps // 8 // 250 + 1600)
+
+
+def queue_limit(limits: LinkLimits) -> int:
+    """Packets: 1.5 bandwidth-delay products, so rate + delay still reaches the rate."""
+    rate = limits.rate_bps or UNLIMITED_BPS
+    in_flight = rate / 8 * (limits.delay_us + limits.jitter_us) / 1e6 / MTU_BYTES
+    return int(min(MAX_QUEUE, max(MIN_QUEUE, 1.5 * in_flight + 100)))
+
+
+def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: Backend) -> list[Op]:
+    if not limits:
+        return [ShapingClear(owner=owner, device=device)]
+    rate = limits.rate_bps or UNLIMITED_BPS
+    ops: list[Op] = [HtbReplace(owner=owner, device=device, rate_bps=rate, burst_bytes=htb_burst(rate))]
+    if limits.needs_delay_line and backend == "netem":
+        ops.append(NetemReplace(owner=owner, device=device, limit=queue_limit(limits), delay_us=limits.delay_us,
+                                jitter_us=limits.jitter_us, loss_ppm=limits.loss_ppm, corrupt_ppm=limits.corrupt_ppm,
+                                duplicate_ppm=limits.duplicate_ppm, reorder_ppm=limits.reorder_ppm))
+    else:
+        ops.append(FifoReplace(owner=owner, device=device, limit=queue_limit(limits)))
+    return ops
+
+
+def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend) -> Plan:
+    """The shaping of every interface of ``vnode``; applied after each start and on live changes."""
+    owner = f"vnode:{vnode.name}"
+    ops: list[Op] = []
+    for i, iface in enumerate(vnode.ifaces):
+        veth = veth_name(platform_id, vnode.index, i)
+        ops += direction_ops(owner, veth, iface.input, backend)
+        if iface.output:
+            ifb = ifb_name(platform_id, vnode.index, i)
+            ops.append(IfbCreate(owner=owner, name=ifb, alias=link_alias(platform_id)))
+            ops.append(RedirectIngress(owner=owner, device=veth, ifb=ifb))
+            ops += direction_ops(owner, ifb, iface.output, backend)
+        else:
+            ops.append(ShapingClear(owner=owner, device=veth, root=False, ingress=True))
+    return tuple(ops)
