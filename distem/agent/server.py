@@ -143,14 +143,23 @@ class Agent:
         self.spawned[proc.pid] = proc
         return proc.pid
 
-    def process_end(self, progress: Progress, pid: int, timeout: float = 10) -> tuple[int, str, str]:
-        """Wait for a spawned program (killed after ``timeout``); its status and output."""
-        proc = self.spawned.pop(pid)
+    def process_end(self, progress: Progress, pid: int, timeout: float = 10,
+                    kill: bool = True) -> tuple[int, str, str] | None:
+        """Wait up to ``timeout`` for a spawned program; its status and output. Past the timeout it is
+        killed, or (``kill=False``) None is returned and it keeps running: the controller polls, so
+        the channel stays free for other calls (a live change during a measurement)."""
+        proc = self.spawned[pid]
+        if not kill:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                return None
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
+        del self.spawned[pid]
         entry = next(e for e in self.journal.entries() if e["kind"] == "process" and e["pid"] == pid)
         self.journal.remove(entry)
         return proc.returncode, out, err
@@ -177,6 +186,12 @@ def serve(channel: Any) -> None:
     if hello.get("protocol") != PROTOCOL:
         channel.send(("error", None, {"operation": "handshake", "target": None, "errno": None, "index": None,
                                       "message": f"agent speaks protocol {PROTOCOL}, controller {hello.get('protocol')}"}))
+        return
+    if hello.get("clean_only"):  # the controller lost its agent: clean from the journal and go
+        try:
+            channel.send(("ok", None, undo.clean(hello["state_dir"], hello["platform_id"])))
+        except Exception as exc:
+            channel.send(("error", None, _error(exc, "clean")))
         return
     try:
         agent = Agent(hello["platform_id"], hello["state_dir"])

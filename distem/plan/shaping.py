@@ -26,8 +26,9 @@ from .ops import FifoReplace, HtbReplace, IfbCreate, NetemReplace, Op, Plan, Red
 Backend = Literal["netem", "userspace"]
 UNLIMITED_BPS = 10 * 10**9
 MTU_BYTES = 1500
-MIN_QUEUE = 1000
+MIN_QUEUE = 32
 MAX_QUEUE = 200_000
+BUFFER_S = 0.1  # queueing beyond what is in flight: 100 ms of the rate, as a shaped link would have
 
 
 def htb_burst(rate_bps: int) -> int:
@@ -36,10 +37,11 @@ def htb_burst(rate_bps: int) -> int:
 
 
 def queue_limit(limits: LinkLimits) -> int:
-    """Packets: 1.5 bandwidth-delay products, so rate + delay still reaches the rate."""
-    rate = limits.rate_bps or UNLIMITED_BPS
-    in_flight = rate / 8 * (limits.delay_us + limits.jitter_us) / 1e6 / MTU_BYTES
-    return int(min(MAX_QUEUE, max(MIN_QUEUE, 1.5 * in_flight + 100)))
+    """Packets: 1.5 bandwidth-delay products (so rate + delay still reaches the rate) plus 100 ms
+    of the rate; no more, or a slow link holds seconds of traffic (1,000 packets = 12 s at 1 Mbit/s)."""
+    packets_per_s = (limits.rate_bps or UNLIMITED_BPS) / 8 / MTU_BYTES
+    in_flight = packets_per_s * (limits.delay_us + limits.jitter_us) / 1e6
+    return int(min(MAX_QUEUE, max(MIN_QUEUE, 1.5 * in_flight + packets_per_s * BUFFER_S)))
 
 
 def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: Backend) -> list[Op]:

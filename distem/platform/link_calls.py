@@ -81,28 +81,50 @@ class LinkCalls(_Base):
         return out
 
     def measure_throughput(self, source: str, destination: str, seconds: float = 5, reverse: bool = False,
-                           port: int = IPERF_PORT) -> dict[str, float]:
-        """TCP goodput from ``source`` to ``destination`` (``reverse``: the other way), with iperf3.
+                           port: int = IPERF_PORT) -> dict[str, Any]:
+        """TCP goodput of data flowing from ``source`` to ``destination`` (``reverse``: the other way), iperf3.
+
+        The iperf3 client sends from the sender's namespace; the per-second figures are the
+        server's (the receiver's), fetched with --get-server-output. (With -R instead, iperf3's
+        own control messages queue behind the data on a slow link and skew the result.) Both
+        ends run in the background and are polled, so the platform stays usable meanwhile.
 
         Returns:
-            ``{'sent_bps', 'received_bps', 'retransmits'}``; received is the goodput.
+            ``{'sent_bps', 'received_bps', 'retransmits', 'intervals_bps'}``: received is the
+            goodput, intervals the receiver's rate each second, all on one connection.
         """
-        for name in (source, destination):
+        sender, receiver = (destination, source) if reverse else (source, destination)
+        for name in (sender, receiver):
             if self.model.status.get(name) != RUNNING:
                 raise ValidationError("vnode", name, "it must be running")
-        server_pnode = self.sessions[self.model.vnode(destination).host]
-        address = str(self.model.vnode(destination).ifaces[0].address.ip)
-        pid = server_pnode.call("netns_spawn", name=destination, argv=["iperf3", "-s", "-1", "-p", str(port)])
+        at_sender = self.sessions[self.model.vnode(sender).host]
+        at_receiver = self.sessions[self.model.vnode(receiver).host]
+        address = str(self.model.vnode(receiver).ifaces[0].address.ip)
+        server = at_receiver.call("netns_spawn", name=receiver, argv=["iperf3", "-s", "-1", "-J", "-p", str(port)])
+        client = None
         try:
             deadline = time.monotonic() + 5
-            while not server_pnode.call("wait_listening", names=[destination], port=port)[destination]:
+            while not at_receiver.call("wait_listening", names=[receiver], port=port)[receiver]:
                 if time.monotonic() > deadline:
-                    raise AgentError(server_pnode.pnode.name, "iperf3", "the server did not start", target=destination)
+                    raise AgentError(at_receiver.pnode.name, "iperf3", "the server did not start", target=receiver)
                 time.sleep(0.05)
-            argv = ["iperf3", "-c", address, "-p", str(port), "-t", str(seconds), "-J", *(["-R"] if reverse else [])]
-            report = json.loads(self.host_execute(source, argv, timeout=seconds + 30))
+            client = at_sender.call("netns_spawn", name=sender, argv=[
+                "iperf3", "-c", address, "-p", str(port), "-t", str(seconds), "-J", "--get-server-output"])
+            deadline = time.monotonic() + seconds + 30
+            while (done := at_sender.call("process_end", pid=client, timeout=0, kill=False)) is None:
+                if time.monotonic() > deadline:
+                    raise AgentError(at_sender.pnode.name, "iperf3", "no result in time", target=sender)
+                time.sleep(0.2)  # outside the session's lock: other calls go through meanwhile
+            client = None
         finally:
-            server_pnode.call("process_end", pid=pid, timeout=5)
-        end = report["end"]
+            if client is not None:
+                at_sender.call("process_end", pid=client, timeout=0)
+            at_receiver.call("process_end", pid=server, timeout=5)
+        status, out, err = done
+        report = json.loads(out) if out.strip() else {"error": err.strip() or f"iperf3 exited with {status}"}
+        if "error" in report:
+            raise AgentError(at_sender.pnode.name, "iperf3", report["error"], target=sender)
+        end, received = report["end"], report["server_output_json"]["intervals"]
         return {"sent_bps": end["sum_sent"]["bits_per_second"], "received_bps": end["sum_received"]["bits_per_second"],
-                "retransmits": end["sum_sent"].get("retransmits", 0)}
+                "retransmits": end["sum_sent"].get("retransmits", 0),
+                "intervals_bps": [i["sum"]["bits_per_second"] for i in received]}

@@ -51,11 +51,27 @@ def gateway_spec(pnode: PNode) -> str:
     return f"popen//python=sudo -n {sys.executable}"
 
 
+def clean_remotely(pnode: PNode, platform_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Run ``distem clean`` for one platform on ``pnode`` through a new, short-lived gateway."""
+    gateway = execnet.makegateway(gateway_spec(pnode))
+    try:
+        channel = gateway.remote_exec(bootstrap)
+        channel.send((AGENT_PACKAGE, agent_sources()))
+        channel.send({"protocol": server.PROTOCOL, "platform_id": platform_id, "state_dir": pnode.state_dir,
+                      "pnode": pnode.name, "clean_only": True})
+        kind, _, summary = channel.receive(timeout)
+        if kind != "ok":
+            raise AgentError(pnode.name, "clean", summary["message"])
+        return summary
+    finally:
+        gateway.exit()
+
+
 class PnodeSession:
     """A context manager; ``close()`` is safe to call twice."""
 
     def __init__(self, pnode: PNode, platform_id: str, timeout: float = 60) -> None:
-        self.pnode = pnode
+        self.pnode, self.platform_id = pnode, platform_id
         self._lock = threading.Lock()
         self._next_id = 0
         self._closed = False
@@ -83,9 +99,12 @@ class PnodeSession:
         raise AgentError(self.pnode.name, info.get("operation") or operation, info["message"],
                          errno=info.get("errno"), target=info.get("target"))
 
-    def call(self, operation: str, progress: Progress | None = None, timeout: float | None = None,
+    def call(self, operation: str, progress: Progress | None = None, reply_timeout: float | None = None,
              **kwargs: Any) -> Any:
-        """Run one agent operation and return its result; raises AgentError naming the pnode."""
+        """Run one agent operation and return its result; raises AgentError naming the pnode.
+
+        ``reply_timeout`` bounds the wait for each message from the agent; ``kwargs`` go to the agent.
+        """
         with self._lock:
             if self._closed:
                 raise AgentError(self.pnode.name, operation, "the session is closed")
@@ -94,7 +113,9 @@ class PnodeSession:
             try:
                 self.channel.send((request_id, operation, kwargs))
                 while True:
-                    message = self.channel.receive(timeout)
+                    message = self.channel.receive(reply_timeout)
+                    if message[1] != request_id:
+                        continue  # the late reply of a call that timed out
                     if message[0] == "progress":
                         if progress:
                             progress(message[2], message[3])
@@ -107,13 +128,20 @@ class PnodeSession:
         return message[2]
 
     def close(self, clean: bool = True) -> dict[str, Any] | None:
-        """Clean what the platform made on this pnode (unless ``clean`` is False), then disconnect."""
+        """Clean what the platform made on this pnode (unless ``clean`` is False), then disconnect.
+
+        If the agent is gone or its channel broken, a fresh gateway runs the clean from the journal.
+        """
         if self._closed:
             return None
         summary = None
         try:
             if clean:
-                summary = self.call("close")
+                try:
+                    summary = self.call("close")
+                except AgentError as exc:
+                    log.warning("%s; cleaning through a new gateway", exc)
+                    summary = clean_remotely(self.pnode, self.platform_id)
         finally:
             self._closed = True
             try:
