@@ -58,3 +58,23 @@ def test_every_mode_defines_a_container_last(mode):
     (vnode,) = model.add_vnodes([parse_vnode("n", {"vfilesystem": {"image": "/i.tgz", **fs}})])
     ops = vnodes_plan(PnodePaths("/s", "a1b2c3"), [vnode], model.vnetworks, {"/i.tgz": "ab"})
     assert ops[0].kind == "image_extract" and ops[-1].kind == "container_define"
+
+
+def render_shaping(backend: str) -> str:
+    from distem.plan.shaping import vnode_shaping
+
+    model = PlatformModel("a1b2c3", [PNode(name="local")])
+    model.add_vnetwork("vnet", parse_cidr("vnet", "10.144.0.0/24"))
+    (vnode,) = model.add_vnodes([parse_vnode("n", {"vfilesystem": {"image": "/i.tgz"}, "vifaces": [
+        {"name": "if0", "vnetwork": "vnet", "output": {"bandwidth": "100mbps", "latency": {"delay": "50ms", "jitter": "5ms"},
+                                                        "loss": 1}},
+        {"name": "if1", "vnetwork": "vnet", "input": {"bandwidth": "1mbps"}}]})])
+    return "\n".join(f"# {op.kind}\n{op.describe()}" for op in vnode_shaping("a1b2c3", vnode, backend)) + "\n"
+
+
+@pytest.mark.parametrize("backend", ["netem", "userspace"])
+def test_shaping_plan_matches_golden(backend):
+    golden = GOLDEN / f"shaping_{backend}.txt"
+    if os.environ.get("DISTEM_REGOLD"):
+        golden.write_text(render_shaping(backend))
+    assert render_shaping(backend) == golden.read_text()

@@ -42,7 +42,7 @@ class Applier:
             "ifb_create": self.ifb_create,
             "redirect_ingress": lambda op: shaping.redirect_ingress(self.ipr, op["device"], op["ifb"]),
             "htb_replace": lambda op: shaping.htb_replace(self.ipr, op["device"], op["rate_bps"], op["burst_bytes"]),
-            "netem_replace": lambda op: shaping.netem_replace(self.ipr, op["device"], op),
+            "netem_replace": lambda op: shaping.netem_replace(self.ipr, op["device"], op["limit"], op["limits"]),
             "fifo_replace": lambda op: shaping.fifo_replace(self.ipr, op["device"], op["limit"]),
             "shaping_clear": lambda op: shaping.shaping_clear(self.ipr, op["device"], op["root"], op["ingress"]),
         }

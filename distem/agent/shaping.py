@@ -46,13 +46,14 @@ def htb_replace(ipr: IPRoute, device: str, rate_bps: int, burst_bytes: int) -> N
            cburst=burst_bytes, quantum=max(1600, min(200_000, rate // 10)))
 
 
-def netem_replace(ipr: IPRoute, device: str, op: dict[str, Any]) -> None:
-    params: dict[str, Any] = {"limit": op["limit"], "delay": op["delay_us"], "jitter": op["jitter_us"],
-                              "loss": op["loss_ppm"] / 10_000, "duplicate": op["duplicate_ppm"] / 10_000}
-    if op["reorder_ppm"]:
-        params["prob_reorder"] = op["reorder_ppm"] / 10_000
-    if op["corrupt_ppm"]:
-        params["prob_corrupt"] = op["corrupt_ppm"] / 10_000
+def netem_replace(ipr: IPRoute, device: str, limit: int, lim: dict[str, Any]) -> None:
+    """``lim``: a LinkLimits as a dict (delays in us, probabilities in ppm)."""
+    params: dict[str, Any] = {"limit": limit, "delay": lim["delay_us"], "jitter": lim["jitter_us"],
+                              "loss": lim["loss_ppm"] / 10_000, "duplicate": lim["duplicate_ppm"] / 10_000}
+    if lim["reorder_ppm"]:
+        params["prob_reorder"] = lim["reorder_ppm"] / 10_000
+    if lim["corrupt_ppm"]:
+        params["prob_corrupt"] = lim["corrupt_ppm"] / 10_000
     ipr.tc("replace", "netem", index_of(ipr, device), LEAF, parent=CLASS, **params)
 
 

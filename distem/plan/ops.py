@@ -12,6 +12,8 @@ import shlex
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
+from ..model.links import LinkLimits
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Op:
@@ -205,20 +207,16 @@ class NetemReplace(Op):
     kind: ClassVar[str] = "netem_replace"
     device: str
     limit: int
-    delay_us: int = 0
-    jitter_us: int = 0
-    loss_ppm: int = 0
-    corrupt_ppm: int = 0
-    duplicate_ppm: int = 0
-    reorder_ppm: int = 0
+    limits: LinkLimits  # its rate is htb's business, not netem's
 
     def describe(self) -> str:
         args = ["tc", "qdisc", "replace", "dev", self.device, "parent", "1:1", "handle", "10:", "netem",
                 "limit", str(self.limit)]
-        if self.delay_us:
-            args += ["delay", f"{self.delay_us}us"] + ([f"{self.jitter_us}us"] if self.jitter_us else [])
-        for word, ppm in (("loss", self.loss_ppm), ("corrupt", self.corrupt_ppm), ("duplicate", self.duplicate_ppm),
-                          ("reorder", self.reorder_ppm)):
+        lim = self.limits
+        if lim.delay_us:
+            args += ["delay", f"{lim.delay_us}us"] + ([f"{lim.jitter_us}us"] if lim.jitter_us else [])
+        for word, ppm in (("loss", lim.loss_ppm), ("corrupt", lim.corrupt_ppm), ("duplicate", lim.duplicate_ppm),
+                          ("reorder", lim.reorder_ppm)):
             if ppm:
                 args += [word, f"{ppm / 10_000:g}%"]
         return _sh(*args)

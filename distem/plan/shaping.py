@@ -50,9 +50,7 @@ def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: B
     rate = limits.rate_bps or UNLIMITED_BPS
     ops: list[Op] = [HtbReplace(owner=owner, device=device, rate_bps=rate, burst_bytes=htb_burst(rate))]
     if limits.needs_delay_line and backend == "netem":
-        ops.append(NetemReplace(owner=owner, device=device, limit=queue_limit(limits), delay_us=limits.delay_us,
-                                jitter_us=limits.jitter_us, loss_ppm=limits.loss_ppm, corrupt_ppm=limits.corrupt_ppm,
-                                duplicate_ppm=limits.duplicate_ppm, reorder_ppm=limits.reorder_ppm))
+        ops.append(NetemReplace(owner=owner, device=device, limit=queue_limit(limits), limits=limits))
     else:
         ops.append(FifoReplace(owner=owner, device=device, limit=queue_limit(limits)))
     return ops
