@@ -12,10 +12,7 @@ Layers (data flows one way): ``model`` -> ``plan`` -> ``agent`` (on each pnode)
 -> ``platform`` -> ``frontends``.
 """
 
-try:
-    from . import images
-except ImportError:  # TEMP
-    pass
+from . import images
 from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, MappingError, NotFoundError,
                      ValidationError)
 from .model import PNode

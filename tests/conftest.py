@@ -42,7 +42,7 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
 def busybox(tmp_path_factory: pytest.TempPathFactory) -> str:
     import distem
 
-    return "/tmp/bb/bb.tar.gz" if not hasattr(distem, "images") else str(distem.images.busybox(cache_dir=tmp_path_factory.mktemp("images")))  # TEMP
+    return str(distem.images.busybox(cache_dir=tmp_path_factory.mktemp("images")))
 
 
 def platform_leftovers(platform_id: str, state_dir: str) -> list[str]:
