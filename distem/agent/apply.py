@@ -57,7 +57,8 @@ class Applier:
                 failures = undo(self.journal, self._batch)
                 raise OpFailed(index, op, exc, failures) from exc
             progress(index + 1)
-        self.journal.sync()
+        if self._batch:  # an fsync costs milliseconds: only when something was recorded
+            self.journal.sync()
         return len(ops)
 
     def _record(self, kind: str, ident: str, op: Op, **data: Any) -> None:

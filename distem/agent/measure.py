@@ -14,8 +14,9 @@ def in_netns(pid: int, argv: list[str]) -> list[str]:
     return ["nsenter", f"--net=/proc/{pid}/ns/net", *argv]
 
 
-def fping_argv(pid: int, targets: list[str], count: int, interval_ms: int) -> list[str]:
-    return in_netns(pid, ["fping", "-C", str(count), "-q", "-p", str(interval_ms), "-i", "1", "-t", "2000", *targets])
+def fping_argv(pid: int, targets: list[str], count: int, interval_ms: int, timeout_ms: int) -> list[str]:
+    return in_netns(pid, ["fping", "-C", str(count), "-q", "-p", str(interval_ms), "-i", "1", "-t", str(timeout_ms),
+                          *targets])
 
 
 def parse_fping(stderr: str) -> dict[str, list[float | None]]:
@@ -29,9 +30,10 @@ def parse_fping(stderr: str) -> dict[str, list[float | None]]:
 
 
 def fping_many(sources: dict[str, int], targets: list[str], count: int, interval_ms: int,
-               own: dict[str, str]) -> dict[str, dict[str, list[float | None]]]:
+               own: dict[str, str], timeout_ms: int = 2000) -> dict[str, dict[str, list[float | None]]]:
     """Probe ``targets`` from every source (name -> init pid) at once; a source skips its own address."""
-    procs = {name: subprocess.Popen(fping_argv(pid, [t for t in targets if t != own.get(name)], count, interval_ms),
+    procs = {name: subprocess.Popen(fping_argv(pid, [t for t in targets if t != own.get(name)], count, interval_ms,
+                                                               timeout_ms),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for name, pid in sources.items()}
     results = {}

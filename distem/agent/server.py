@@ -116,12 +116,12 @@ class Agent:
         return out
 
     def fping(self, progress: Progress, names: list[str], targets: list[str], count: int,
-              interval_ms: int, own: dict[str, str]) -> dict[str, Any]:
+              interval_ms: int, own: dict[str, str], timeout_ms: int = 2000) -> dict[str, Any]:
         pids = {n: containers.state(n, self.lxcpath)["pid"] for n in names}
         stopped = [n for n, pid in pids.items() if not pid]
         if stopped:
             raise containers.ContainerError(stopped[0], "vnode is not running")
-        return measure.fping_many(pids, targets, count, interval_ms, own)
+        return measure.fping_many(pids, targets, count, interval_ms, own, timeout_ms)
 
     def _netns_argv(self, name: str, argv: list[str]) -> list[str]:
         pid = containers.state(name, self.lxcpath)["pid"]

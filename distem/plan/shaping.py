@@ -56,11 +56,14 @@ def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: B
     return ops
 
 
-def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend) -> Plan:
-    """The shaping of every interface of ``vnode``; applied after each start and on live changes."""
+def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool = False) -> Plan:
+    """The shaping of every interface of ``vnode``; applied after each start (``fresh``: the veths
+    were just made, so there is nothing to clear) and on live changes."""
     owner = f"vnode:{vnode.name}"
     ops: list[Op] = []
     for i, iface in enumerate(vnode.ifaces):
+        if fresh and not (iface.input or iface.output):
+            continue
         veth = veth_name(platform_id, vnode.index, i)
         ops += direction_ops(owner, veth, iface.input, backend)
         if iface.output:

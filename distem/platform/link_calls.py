@@ -43,7 +43,7 @@ class LinkCalls(_Base):
         if self.model.status[vnode] in (RUNNING, FROZEN):
             self.model.update_vnode(updated)
             try:
-                self.sessions[node.host].call("apply", ops=self._shaping([vnode])[vnode])
+                self.sessions[node.host].call("apply", ops=self._shaping([vnode])[vnode])  # clears too
             except AgentError:
                 self.model.update_vnode(node)
                 raise

@@ -141,11 +141,13 @@ class Platform(DistemCalls, LinkCalls):
         """How this pnode delays packets: its kernel's netem, or the userspace delay line."""
         return "netem" if "netem" in self.sessions[pnode].facts.get("qdiscs", ()) else "userspace"
 
-    def _shaping(self, names: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    def _shaping(self, names: Iterable[str], fresh: bool = False) -> dict[str, list[dict[str, Any]]]:
         out = {}
         for name in names:
             vnode = self.model.vnode(name)
-            out[name] = [op.to_wire() for op in vnode_shaping(self.id, vnode, self.backend(vnode.host))]
+            ops = [op.to_wire() for op in vnode_shaping(self.id, vnode, self.backend(vnode.host), fresh)]
+            if ops:
+                out[name] = ops
         return out
 
     def _check_limits(self, vnode: VNode) -> None:
@@ -268,7 +270,7 @@ class Platform(DistemCalls, LinkCalls):
         for name in names:
             self.model.vnode(name)
         groups = self._by_host(names)
-        results = self._on_pnodes({p: (action, {"names": g, **({"shaping": self._shaping(g)} if action == "start" else {})})
+        results = self._on_pnodes({p: (action, {"names": g, **({"shaping": self._shaping(g, fresh=True)} if action == "start" else {})})
                                    for p, g in groups.items()}, self._LABEL[action], len(names))
         failed = []
         for per_pnode in results.values():
@@ -351,7 +353,8 @@ class Platform(DistemCalls, LinkCalls):
         host = self.model.vnode(source).host
         own = str(self.model.vnode(source).ifaces[0].address.ip)
         result = self.sessions[host].call("fping", names=[source], targets=list(addresses), count=1,
-                                          interval_ms=1, own={source: own})[source]
+                                          interval_ms=1, own={source: own},
+                                          timeout_ms=timeout_ms)[source]
         return {addresses[a]: bool(s and s[0] is not None) for a, s in result.items()}
 
     def measure_latencies(self, vnodes: Sequence[str] | None = None, count: int = 5,
