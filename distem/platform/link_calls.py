@@ -90,8 +90,9 @@ class LinkCalls(_Base):
         ends run in the background and are polled, so the platform stays usable meanwhile.
 
         Returns:
-            ``{'sent_bps', 'received_bps', 'retransmits', 'intervals_bps'}``: received is the
-            goodput, intervals the receiver's rate each second, all on one connection.
+            ``{'sent_bps', 'received_bps', 'retransmits', 'intervals_bps', 'min_rtt_ms', 'max_rtt_ms'}``:
+            received is the goodput, intervals the receiver's rate each second, all on one
+            connection, and the RTT range the sender's TCP saw.
         """
         sender, receiver = (destination, source) if reverse else (source, destination)
         for name in (sender, receiver):
@@ -125,6 +126,8 @@ class LinkCalls(_Base):
         if "error" in report:
             raise AgentError(at_sender.pnode.name, "iperf3", report["error"], target=sender)
         end, received = report["end"], report["server_output_json"]["intervals"]
+        tcp = end["streams"][0]["sender"]
         return {"sent_bps": end["sum_sent"]["bits_per_second"], "received_bps": end["sum_received"]["bits_per_second"],
                 "retransmits": end["sum_sent"].get("retransmits", 0),
-                "intervals_bps": [i["sum"]["bits_per_second"] for i in received]}
+                "intervals_bps": [i["sum"]["bits_per_second"] for i in received],
+                "min_rtt_ms": tcp.get("min_rtt", 0) / 1000, "max_rtt_ms": tcp.get("max_rtt", 0) / 1000}

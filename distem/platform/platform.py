@@ -357,6 +357,16 @@ class Platform(DistemCalls, LinkCalls):
                                           timeout_ms=timeout_ms)[source]
         return {addresses[a]: bool(s and s[0] is not None) for a, s in result.items()}
 
+    def ping(self, source: str, destination: str, count: int = 100, interval_ms: int = 10,
+             timeout_ms: int = 2000) -> pd.Series:
+        """RTTs in ms of ``count`` probes from ``source``'s namespace to ``destination`` (NaN: lost)."""
+        host = self.model.vnode(source).host
+        address = str(self.model.vnode(destination).ifaces[0].address.ip)
+        samples = self.sessions[host].call("fping", names=[source], targets=[address], count=count,
+                                           interval_ms=interval_ms, own={}, timeout_ms=timeout_ms)[source][address]
+        return pd.Series([float("nan") if s is None else s for s in samples], name=f"{source}->{destination}",
+                         dtype=float)
+
     def measure_latencies(self, vnodes: Sequence[str] | None = None, count: int = 5,
                           interval_ms: int = 20) -> pd.DataFrame:
         """Median RTT in ms from each vnode (rows) to each other (columns), measured with fping

@@ -1,0 +1,89 @@
+"""Delay, jitter and loss on a kernel with sch_netem (the user-mode Linux guest of ``make test``).
+
+Skipped where the pnode's kernel has no netem, with the capability named.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+import pytest
+
+import distem
+
+pytestmark = [pytest.mark.root, pytest.mark.uml]
+
+
+@pytest.fixture(scope="module")
+def pair(state_dir, busybox):
+    p = distem.Platform(state_dir=state_dir, progress=False)
+    try:
+        if p.backend("local") != "netem":
+            pytest.skip(f"needs sch_netem; kernel {p.pnodes.loc['local', 'kernel']} has the qdiscs "
+                        f"{p.sessions['local'].facts['qdiscs']} only (make test runs these in the UML guest)")
+        p.vnetwork("vnet", "10.144.0.0/24")
+        p.vnode("a").image(busybox).iface("if0", "vnet")
+        p.vnode("b").image(busybox).iface("if0", "vnet")
+        p.deploy()
+        p.ping("a", "b", count=3)  # ARP, so the first measured probe pays nothing extra
+        yield p
+    finally:
+        p.close()
+
+
+@pytest.fixture
+def clean_links(pair):
+    yield
+    for vnode in ("a", "b"):
+        pair.viface_update(vnode, "if0", {"output": {"bandwidth": None, "latency": {"delay": 0}, "loss": 0},
+                                          "input": {"bandwidth": None, "latency": {"delay": 0}, "loss": 0}})
+
+
+@pytest.mark.parametrize("ms", [1, 10, 50, 200])
+@pytest.mark.parametrize("direction", ["output", "input"])
+def test_delay_gives_the_asked_rtt(pair, clean_links, ms, direction):
+    """One-way delay on a's output (requests) or input (replies): RTT = baseline + delay."""
+    baseline = pair.ping("a", "b", count=20).median()
+    pair.viface_update("a", "if0", {direction: {"latency": {"delay": f"{ms}ms"}}})
+    rtt = pair.ping("a", "b", count=max(10, min(50, 2000 // ms)), interval_ms=max(10, ms // 4))
+    assert rtt.median() - baseline == pytest.approx(ms, abs=max(0.03 * ms, 0.3)), rtt.describe()
+
+
+def test_jitter_spreads_the_rtt(pair, clean_links):
+    """netem draws the delay uniformly in delay ± jitter: stdev = jitter / sqrt(3)."""
+    pair.voutput_update("a", "if0", {"latency": {"delay": "50ms", "jitter": "10ms"}})
+    rtt = pair.ping("a", "b", count=300, interval_ms=5)
+    assert rtt.median() == pytest.approx(50, abs=2)
+    assert rtt.std() == pytest.approx(10 / 3**0.5, rel=0.2), rtt.describe()
+
+
+@pytest.mark.parametrize("percent", [10, 25, 50])
+def test_loss_over_a_thousand_probes(pair, clean_links, percent):
+    pair.voutput_update("a", "if0", {"loss": {"percent": percent}})
+    rtt = pair.ping("a", "b", count=1000, interval_ms=2, timeout_ms=500)
+    assert 100 * rtt.isna().mean() == pytest.approx(percent, abs=2)
+
+
+def test_rate_and_delay_together_reach_the_rate(pair, clean_links):
+    pair.voutput_update("a", "if0", {"bandwidth": "100mbps", "latency": "50ms"})
+    got = pair.measure_throughput("a", "b", seconds=8)
+    steady = statistics.median(got["intervals_bps"][2:8])
+    assert steady >= 0.9 * 100e6 * 1448 / 1514, got["intervals_bps"]
+
+
+def test_a_live_delay_change_keeps_the_connection(pair, clean_links):
+    pair.voutput_update("a", "if0", {"latency": "10ms"})  # no rate: queueing would hide the delay in TCP's RTT
+    result: dict = {}
+    run = threading.Thread(target=lambda: result.update(pair.measure_throughput("a", "b", seconds=6)))
+    run.start()
+    try:
+        time.sleep(2)
+        pair.voutput_update("a", "if0", {"latency": "50ms"})
+    finally:
+        run.join()
+    assert len(result["intervals_bps"]) >= 6, "the transfer ran to its end on one connection"
+    assert 10 <= result["min_rtt_ms"] < 40 and result["max_rtt_ms"] >= 50, result  # one connection, both delays
+    assert pair.ping("b", "a", count=10).median() == pytest.approx(50, abs=2)  # replies leave a: delayed
+    assert pair.voutput_info("a", "if0") == {"latency": {"delay": "50ms"}}
