@@ -1,5 +1,6 @@
 # make demo : install what is missing, then deploy a small platform on this machine and clean up
-# make test : install what is missing, then run the whole test suite (host kernel, then UML guest kernel)
+# make test : install what is missing, then run the whole test suite: on this kernel, then the tests
+#             that need sch_netem or cgroup v2 inside a user-mode Linux guest kernel
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(PYTHON) -m pytest
@@ -20,6 +21,7 @@ demo: setup
 
 test: setup
 	$(PYTEST) -m "not slow"
+	$(PYTHON) -m distem.testing.uml run -- $(PYTEST) -p no:cacheprovider -m "uml and not slow" tests/guest
 
 bench: setup
 	$(PYTHON) benchmarks/deploy.py

@@ -60,9 +60,11 @@ def test_jitter_spreads_the_rtt(pair, clean_links):
 
 
 @pytest.mark.parametrize("percent", [10, 25, 50])
-def test_loss_over_a_thousand_probes(pair, clean_links, percent):
+def test_loss_within_two_points(pair, clean_links, percent):
+    """5,000 probes: at 50% one point is 1.4 standard deviations (with 1,000, a 2-point
+    tolerance fails one honest run in five)."""
     pair.voutput_update("a", "if0", {"loss": {"percent": percent}})
-    rtt = pair.ping("a", "b", count=1000, interval_ms=2, timeout_ms=500)
+    rtt = pair.ping("a", "b", count=5000, interval_ms=1, timeout_ms=500)
     assert 100 * rtt.isna().mean() == pytest.approx(percent, abs=2)
 
 

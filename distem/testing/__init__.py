@@ -1,0 +1,1 @@
+"""Helpers for testing distem platforms: the user-mode Linux guest kernel (``uml``)."""

@@ -1,0 +1,153 @@
+"""Run a command inside a user-mode Linux (UML) guest kernel: sch_netem, cgroup v2 and memcg anywhere.
+
+Debian's ``user-mode-linux`` package ships a full 6.1 kernel as a program. The
+guest's root is the host's own ``/`` (read-only hostfs) under a tmpfs overlay,
+so the host's Python, venv and tools run unchanged; the working directory is
+mounted read-write at the same path. Inside, before the command runs:
+cgroup2 at /sys/fs/cgroup with cpu/cpuset/memory/io/pids enabled, a tmpfs
+/tmp (overlayfs can't use the root overlay as an upper dir), the qdisc and
+network modules loaded, ``lo`` up, and ``DISTEM_UML_GUEST=1`` exported.
+
+    python -m distem.testing.uml run -- .venv/bin/python -m pytest tests/guest
+
+Pitfalls handled here: linux.uml always exits 0 (the exit code comes back
+through a file); busybox ``sh`` would shadow ``ip``/``tc`` with its applets
+(the job runs under the host's /bin/sh); the guest's memory lives in $TMPDIR
+(we use /dev/shm); the guest has one vCPU at HZ=100 (assert on medians).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+KERNEL = Path("/usr/bin/linux.uml")
+MODULES = Path("/usr/lib/uml/modules")
+GUEST_MODULES = ("sch_netem", "sch_htb", "sch_tbf", "sch_ingress", "cls_u32", "act_mirred", "ifb", "veth",
+                 "bridge", "vxlan", "overlay", "loop", "btrfs")
+
+_INIT = r"""#!/bin/busybox sh
+# PID 1 of the guest: build a writable root over the host's, mount what tests need, run the job.
+B=/bin/busybox
+$B mount -t proc proc /proc
+for a in $($B cat /proc/cmdline); do case $a in
+  uml.work=*) WORK=${a#uml.work=};; uml.state=*) ST=${a#uml.state=};; uml.mods=*) MODS=${a#uml.mods=};; esac; done
+$B insmod $MODS/$($B uname -r)/kernel/fs/overlayfs/overlay.ko
+$B mount -t tmpfs tmpfs /mnt && $B mkdir -p /mnt/u /mnt/w /mnt/r
+$B mount -t overlay overlay -o lowerdir=/,upperdir=/mnt/u,workdir=/mnt/w /mnt/r || $B poweroff -f
+cd /mnt/r && $B mkdir -p .oldroot && $B pivot_root . .oldroot && cd / || $B poweroff -f
+$B mount -t proc proc /proc; $B mount -t sysfs sys /sys; $B mount -t devtmpfs dev /dev
+$B mkdir -p /dev/pts /dev/shm; $B mount -t devpts devpts /dev/pts; $B mount -t tmpfs tmpfs /dev/shm
+$B mount -t tmpfs tmpfs /run; $B mount -t tmpfs -o mode=1777 tmpfs /tmp
+$B mkdir -p /lib/modules "$WORK" "$ST"; $B mount -r -t hostfs -o $MODS none /lib/modules
+$B mount -t hostfs -o "$WORK" none "$WORK"; $B mount -t hostfs -o "$ST" none "$ST"
+$B umount -l /.oldroot
+[ -e /sbin/modprobe ] || $B ln -s /bin/busybox /sbin/modprobe
+echo /sbin/modprobe > /proc/sys/kernel/modprobe
+for m in __MODULES__; do $B modprobe $m 2>/dev/null || echo "uml: no module $m"; done
+$B mount -t cgroup2 none /sys/fs/cgroup
+for c in cpu cpuset memory io pids; do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; done
+$B hostname uml-guest; $B ip link set lo up
+/bin/sh "$ST/job.sh"; echo $? > "$ST/rc"
+$B sync; $B poweroff -f
+"""
+
+
+class UMLError(RuntimeError):
+    pass
+
+
+def find_kernel() -> Path | None:
+    """The UML kernel, if Debian's user-mode-linux package is installed."""
+    return KERNEL if KERNEL.exists() and MODULES.is_dir() else None
+
+
+def ensure_kernel() -> Path:
+    """The UML kernel, installing Debian's user-mode-linux package when missing (needs root)."""
+    if find_kernel() is None:
+        if os.geteuid() != 0:
+            raise UMLError("user-mode-linux is not installed; as root: apt-get install user-mode-linux")
+        subprocess.run(["apt-get", "install", "-y", "-qq", "user-mode-linux"], check=True,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+    kernel = find_kernel()
+    if kernel is None:
+        raise UMLError(f"{KERNEL} is still missing after installing user-mode-linux")
+    return kernel
+
+
+def _job(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
+    exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items())
+                      if k.isidentifier() and k not in ("PWD", "OLDPWD", "SHLVL", "_", "TMPDIR"))
+    return f"{exports}export DISTEM_UML_GUEST=1\ncd {shlex.quote(str(cwd))} || exit 125\n{shlex.join(argv)}\n"
+
+
+def run(argv: list[str], *, cwd: str | os.PathLike[str] = ".", env: dict[str, str] | None = None,
+        mem: str = "2G", timeout: float = 1800) -> int:
+    """Boot the guest, run ``argv`` as root in ``cwd``, stream its console to stdout; its exit code.
+
+    Returns 125 when the command never ran (the guest failed to boot or timed out).
+    Every linux.uml process is gone when this returns.
+    """
+    kernel = ensure_kernel()
+    cwd = Path(cwd).resolve()
+    state = Path(tempfile.mkdtemp(prefix="distem-uml-"))
+    try:
+        (state / "umldir").mkdir()
+        (state / "init.sh").write_text(_INIT.replace("__MODULES__", " ".join(GUEST_MODULES)))
+        (state / "init.sh").chmod(0o755)
+        (state / "job.sh").write_text(_job(argv, cwd, dict(os.environ if env is None else env)))
+        cmd = [str(kernel), f"mem={mem}", f"uml_dir={state / 'umldir'}", "root=/dev/root", "rootfstype=hostfs",
+               "rootflags=/", "ro", f"init={state / 'init.sh'}", f"uml.work={cwd}", f"uml.state={state}",
+               f"uml.mods={MODULES}", "con0=null,fd:1", "con=null", "quiet"]
+        # Guest memory is a file in TMPDIR: it needs room and exec rights; /dev/shm has both.
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "TMPDIR": "/dev/shm"})
+        try:
+            proc.wait(timeout)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            log.error("the UML guest did not finish in %s s; killing it", timeout)
+            raise
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # UML runs several host processes per guest
+            except ProcessLookupError:
+                pass
+            proc.wait()
+        rc = state / "rc"
+        return int(rc.read_text()) if rc.exists() else 125
+    except subprocess.TimeoutExpired:
+        return 125
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m distem.testing.uml", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="install the UML kernel if missing")
+    runner = sub.add_parser("run", help="run a command in the guest (after --)")
+    runner.add_argument("--mem", default="2G")
+    runner.add_argument("--timeout", type=float, default=1800)
+    runner.add_argument("argv", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    if args.command == "setup":
+        print(ensure_kernel())
+        return 0
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        parser.error("give the command to run after --")
+    return run(command, mem=args.mem, timeout=args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
