@@ -24,7 +24,7 @@ test: setup
 	$(PYTHON) -m distem.testing.uml run -- $(PYTEST) -p no:cacheprovider -m "uml and not slow" tests/guest
 
 bench: setup
-	$(PYTHON) benchmarks/deploy.py
+	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done
 
 clean: setup
 	$(VENV)/bin/distem clean

@@ -14,11 +14,12 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def render(btrfs: str | None = "loop:256M") -> str:
-    model = PlatformModel("a1b2c3", [PNode(name="local", btrfs=btrfs)])
+    model = PlatformModel("a1b2c3", [PNode(name="local", btrfs=btrfs, cores=2)])
     vnet = model.add_vnetwork("vnet", parse_cidr("vnet", "10.144.0.0/24"))
     modes = [{"shared": True}, {"shared": True}, {"shared": False}, {}, {"cow": "btrfs"}]
     requests = [parse_vnode(f"n{i}", {"vfilesystem": {"image": "/images/bb.tar.gz", **fs},
-                                      "vifaces": [{"name": "if0", "vnetwork": "vnet"}]},
+                                      "vifaces": [{"name": "if0", "vnetwork": "vnet"}],
+                                      **({"vcpu": {"corenb": 1, "val": 0.25, "unit": "ratio"}} if i == 2 else {})},
                             {"public": "ssh-ed25519 AAAA test"} if i == 0 else None)
                 for i, fs in enumerate(modes)]
     vnodes = model.add_vnodes(requests)

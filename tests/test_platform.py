@@ -130,6 +130,12 @@ def test_bad_input_raises_before_anything_changes(platform, busybox, state_dir, 
         "garbage option": lambda: platform.vnetwork_create("v2", "10.150.0.0/24", {"network_type": "token-ring"}),
         "btrfs without a location": lambda: platform.vnode_create("z", {"vfilesystem": {"image": busybox, "cow": "btrfs"}}),
         "unknown key": lambda: platform.vnode_create("z", {"vfilesystem": {"image": busybox}, "vifacez": []}),
+        "too many cores": lambda: platform.vnode_create("z", {"vfilesystem": {"image": busybox},
+                                                              "vcpu": {"corenb": 64, "val": 1, "unit": "ratio"}}),
+        "mhz without cpufreq": lambda: platform.vnode_create("z", {"vfilesystem": {"image": busybox},
+                                                                   "vcpu": {"corenb": 1, "val": 1000, "unit": "mhz"}}),
+        "ratio above one": lambda: platform.vnode_create("z", {"vfilesystem": {"image": busybox},
+                                                               "vcpu": {"corenb": 1, "val": 1.5, "unit": "ratio"}}),
     }
     for what, call in bad_calls.items():
         with pytest.raises(ValidationError) as err:
@@ -147,7 +153,8 @@ def test_info_frames_and_display(platform, busybox):
     platform.vnode_start("n1")
     assert platform.vnode_info("n1")["status"] == "RUNNING"
     assert platform.viface_info("n1", "if0")["address"] == "10.144.0.1/24"
-    assert list(platform.vnodes.columns) == ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway"]
+    assert list(platform.vnodes.columns) == ["host", "status", "image", "filesystem", "interfaces", "addresses",
+                                             "gateway", "cores", "cpu_ratio"]
     assert platform.vifaces.loc[("n1", "if0"), "address"] == "10.144.0.1/24"
     assert platform.vnetworks.loc["vnet", "vnodes"] == 1
     assert platform.pnodes.loc["local", "cores"] >= 1

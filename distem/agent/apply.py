@@ -10,7 +10,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import links, shaping
+from . import cgroups, links, shaping
 from .system import mounted, run
 from .journal import Entry, Journal
 from .undo import undo
@@ -45,6 +45,7 @@ class Applier:
             "netem_replace": lambda op: shaping.netem_replace(self.ipr, op["device"], op["limit"], op["limits"]),
             "fifo_replace": lambda op: shaping.fifo_replace(self.ipr, op["device"], op["limit"]),
             "shaping_clear": lambda op: shaping.shaping_clear(self.ipr, op["device"], op["root"], op["ingress"]),
+            "cgroup_write": lambda op: cgroups.write(op["version"], op["controller"], op["path"], op["file"], op["value"]),
         }
 
     def apply(self, ops: list[Op], progress: Callable[[int], None] = lambda done: None) -> int:

@@ -74,6 +74,20 @@ def enter(home: dict[str, str]) -> None:
             _write(os.path.join(mount, path.lstrip("/"), "cgroup.procs"), str(os.getpid()))
 
 
+def write(version: int, controller: str, relpath: str, file: str, value: str) -> None:
+    """Write a cgroup file of a running vnode; OSError names the file when the kernel refuses."""
+    h = hierarchies()
+    mount = h.v2 if version == 2 else h.v1.get(controller)
+    if mount is None:
+        raise OSError(f"no cgroup v{version} hierarchy with the {controller} controller is mounted")
+    path = os.path.join(mount, relpath, file)
+    try:
+        with open(path, "w") as f:
+            f.write(value)
+    except OSError as exc:
+        raise OSError(exc.errno, f"writing {value!r} to {path}: {exc.strerror}") from exc
+
+
 def _write(path: str, value: str) -> None:
     try:
         with open(path, "w") as f:

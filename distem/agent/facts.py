@@ -25,6 +25,14 @@ def _filesystems() -> set[str]:
         return {line.split()[-1] for line in f}
 
 
+def _max_mhz() -> int | None:
+    try:
+        with open("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq") as f:
+            return int(f.read()) // 1000  # kHz
+    except (OSError, ValueError):
+        return None  # no cpufreq (most VMs): MHz cannot be converted, ratios still work
+
+
 def facts() -> dict[str, object]:
     h = cgroups.hierarchies()
     fs = _filesystems()
@@ -40,4 +48,7 @@ def facts() -> dict[str, object]:
         "btrfs": "btrfs" in fs and shutil.which("mkfs.btrfs") is not None,
         "overlay": "overlay" in fs,
         "qdiscs": shaping.probe_qdiscs(),
+        "max_mhz": _max_mhz(),
+        # Which family of LXC cgroup keys limits apply through (cpu and cpuset on v2: the v2 family).
+        "cgroup_version": 2 if h.v2 and {"cpu", "cpuset"} <= set(h.v2_controllers) else 1,
     }

@@ -16,9 +16,10 @@ from typing import Any
 from ..errors import ValidationError
 from .entities import FilesystemMode, NetworkType, SSHKey, VFilesystem
 from .links import LinkLimits, parse_limits
+from .resources import parse_vcpu_desc
 from .names import check_iface_name, check_name
 
-_VNODE_KEYS = {"host", "vfilesystem", "vifaces", "mode", "status", "ssh_key"}
+_VNODE_KEYS = {"host", "vfilesystem", "vifaces", "mode", "status", "ssh_key", "vcpu"}
 _FS_KEYS = {"image", "shared", "cow"}
 _IFACE_KEYS = {"name", "vnetwork", "address", "macaddress", "default", "input", "output"}
 _VNET_OPTS = {"network_type", "root_interface"}
@@ -44,6 +45,7 @@ class VNodeRequest:
     ifaces: tuple[IfaceRequest, ...]
     ssh_key: SSHKey
     gateway: bool = False
+    vcpu: Mapping[str, Any] | None = None  # checked against the chosen pnode (MHz needs its cpufreq)
 
 
 def _mapping(field: str, value: object) -> Mapping[str, Any]:
@@ -153,6 +155,9 @@ def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequ
     mode = desc.get("mode")
     if mode not in (None, "gateway", "normal"):
         raise ValidationError(f"{name}.mode", mode, "expected 'gateway' or 'normal'")
+    vcpu = desc.get("vcpu")
+    if vcpu is not None:
+        parse_vcpu_desc(f"{name}.vcpu", vcpu, max_mhz=1)  # the shape now; MHz against the pnode later
     key = _mapping("ssh_key", ssh_key if ssh_key is not None else desc.get("ssh_key"))
     _known_keys("ssh_key", key, {"public", "private"})
     return VNodeRequest(
@@ -162,6 +167,7 @@ def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequ
         ifaces=ifaces,
         ssh_key=SSHKey(public=key.get("public"), private=key.get("private")),
         gateway=mode == "gateway",
+        vcpu=vcpu,
     )
 
 

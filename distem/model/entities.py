@@ -12,6 +12,7 @@ from ipaddress import IPv4Interface, IPv4Network
 from typing import Literal
 
 from .links import LinkLimits
+from .resources import VCpu
 
 FilesystemMode = Literal["shared", "distinct", "overlay", "btrfs"]
 NetworkType = Literal["classical", "vxlan"]
@@ -28,6 +29,8 @@ class PNode:
     spec: str = "popen"
     state_dir: str = "/var/lib/distem"
     btrfs: str | None = None  # a directory on btrfs, or "loop:SIZE" for a loop-backed one
+    cores: int = 1  # learnt from the pnode's agent when the platform connects
+    max_mhz: int | None = None  # cpufreq's maximum, if the pnode exposes it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +79,8 @@ class VNode:
     ifaces: tuple[VIface, ...] = ()
     ssh_key: SSHKey = field(default_factory=SSHKey)
     gateway: bool = False
+    vcpu: VCpu | None = None
+    cpuset: tuple[int, ...] = ()  # the pnode cores the vnode is pinned to (with a vcpu)
 
     def iface(self, name: str) -> VIface:
         for iface in self.ifaces:

@@ -14,6 +14,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from ..errors import AlreadyExistsError, NotFoundError, ValidationError
 from .descriptions import VNodeRequest
 from .entities import INIT, NetworkType, PNode, VIface, VNetwork, VNode
+from .resources import VCpu, parse_vcpu_desc
 from .names import check_name, check_platform_id, mac_address
 
 # Where vnetworks created without a CIDR get a /24 (Distem's examples pass '').
@@ -117,12 +118,34 @@ class PlatformModel:
                 output=ireq.output, input=ireq.input,
                 mac=ireq.mac or mac_address(self.platform_id, req.name, ireq.name),
             ))
+        pnode = self.pnodes[host]
+        vcpu = parse_vcpu_desc(f"{req.name}.vcpu", req.vcpu, pnode.max_mhz, host) if req.vcpu is not None else None
         vnode = VNode(name=req.name, index=self._next_vnode, host=host, filesystem=req.filesystem,
-                      ifaces=tuple(ifaces), ssh_key=req.ssh_key, gateway=req.gateway)
+                      ifaces=tuple(ifaces), ssh_key=req.ssh_key, gateway=req.gateway, vcpu=vcpu,
+                      cpuset=self.assign_cores(host, vcpu, req.name) if vcpu else ())
         self._next_vnode += 1
         self.vnodes[vnode.name] = vnode
         self.status[vnode.name] = INIT
         return vnode
+
+    def assign_cores(self, host: str, vcpu: VCpu, vnode: str) -> tuple[int, ...]:
+        """Pin to the least used cores of ``host`` (lowest index first: deterministic); exclusive
+        vnodes get cores no one else uses, and nobody else gets theirs."""
+        load = {core: 0 for core in range(self.pnodes[host].cores)}
+        taken: set[int] = set()
+        for other in self.vnodes.values():
+            if other.host == host and other.name != vnode:
+                for core in other.cpuset:
+                    load[core] += 1
+                    if other.vcpu and other.vcpu.exclusive:
+                        taken.add(core)
+        free = [c for c in sorted(load, key=lambda c: (load[c], c)) if c not in taken
+                and (not vcpu.exclusive or load[c] == 0)]
+        if len(free) < vcpu.cores:
+            raise ValidationError(f"{vnode}.vcpu.corenb", vcpu.cores,
+                                  f"pnode {host} has {len(free)} core(s) available for it "
+                                  f"({self.pnodes[host].cores} in all, {len(taken)} held exclusively)")
+        return tuple(sorted(free[:vcpu.cores]))
 
     def remove_vnode(self, name: str) -> VNode:
         vnode = self.vnode(name)

@@ -14,6 +14,7 @@ from posixpath import join
 from ..model.entities import VNetwork, VNode
 from ..model.names import bridge_name, cgroup_root, link_alias, veth_name
 from ..model.units import parse_size
+from .cgroups import lxc_cpu_lines
 from .ops import (BridgeCreate, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
                   MakeDir, Op, OverlayMount, Plan, TreeCopy)
 from .paths import PnodePaths
@@ -65,7 +66,8 @@ def rootfs_spec(paths: PnodePaths, vnode: VNode, sha: str, btrfs: str | None) ->
     return f"dir:{writable_root(paths, vnode, sha, btrfs)}"
 
 
-def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[str, VNetwork]) -> str:
+def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[str, VNetwork],
+               cgroup_version: int = 1) -> str:
     platform_id = paths.platform_id
     group = cgroup_root(platform_id)
     lines = [
@@ -85,6 +87,7 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
         "lxc.init.cmd = /sbin/init",
         f"lxc.log.file = {join(paths.lxcpath, vnode.name, 'lxc.log')}",
         "lxc.log.level = WARN",
+        *lxc_cpu_lines(vnode, cgroup_version),
     ]
     for i, iface in enumerate(vnode.ifaces):
         vnet = vnetworks[iface.vnetwork]
@@ -107,6 +110,7 @@ def vnodes_plan(
     vnetworks: Mapping[str, VNetwork],
     image_sha: Mapping[str, str],
     btrfs: str | None = None,
+    cgroup_version: int = 1,
 ) -> Plan:
     """Create the filesystems and containers of ``vnodes`` (all on the same pnode)."""
     ops: list[Op] = []
@@ -153,7 +157,13 @@ def vnodes_plan(
         if vnode.ssh_key.private:
             ops.append(FileWrite(owner=owner, path=join(root, "root/.ssh/id_rsa"),
                                  content=vnode.ssh_key.private.strip() + "\n", mode=0o600))
-        ops.append(ContainerDefine(owner=owner, name=vnode.name, lxcpath=paths.lxcpath,
-                                   config=lxc_config(paths, rootfs_spec(paths, vnode, sha, btrfs),
-                                                     vnode, vnetworks)))
+        ops.append(container_define(paths, vnode, vnetworks, sha, btrfs, cgroup_version))
     return tuple(ops)
+
+
+def container_define(paths: PnodePaths, vnode: VNode, vnetworks: Mapping[str, VNetwork], sha: str,
+                     btrfs: str | None, cgroup_version: int) -> ContainerDefine:
+    """(Re)write the container's config: at creation, and when its boot-time limits change."""
+    return ContainerDefine(owner=vnode_owner(vnode.name), name=vnode.name, lxcpath=paths.lxcpath,
+                           config=lxc_config(paths, rootfs_spec(paths, vnode, sha, btrfs), vnode, vnetworks,
+                                             cgroup_version))

@@ -247,3 +247,19 @@ class ShapingClear(Op):
     def describe(self) -> str:
         return "; ".join(_sh("tc", "qdisc", "del", "dev", self.device, where)
                          for where, wanted in (("root", self.root), ("ingress", self.ingress)) if wanted)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CgroupWrite(Op):
+    """Write one file of a running vnode's cgroup (``controller`` picks the v1 hierarchy; v2 has one)."""
+
+    kind: ClassVar[str] = "cgroup_write"
+    version: int
+    controller: str
+    path: str  # relative to the hierarchy's mount point
+    file: str
+    value: str
+
+    def describe(self) -> str:
+        root = "/sys/fs/cgroup" + (f"/{self.controller}" if self.version == 1 else "")
+        return f"echo {shlex.quote(self.value)} > {shlex.quote(f'{root}/{self.path}/{self.file}')}"

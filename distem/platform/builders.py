@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from ..model import VNodeRequest, parse_filesystem, parse_iface, parse_vnode
+from ..model.resources import parse_vcpu_desc
 from . import html
 
 if TYPE_CHECKING:
@@ -51,6 +52,16 @@ class VNodeHandle:
                 **({"output": output} if output else {}), **({"input": input} if input else {})}
         parse_iface(f"{self.name}.vifaces[{len(self._desc['vifaces'])}]", desc)
         self._describing("iface")["vifaces"].append(desc)
+        return self
+
+    def cpu(self, cores: int = 1, ratio: float = 1.0, *, exclusive: bool = False) -> VNodeHandle:
+        """Pin to ``cores`` cores of its pnode, each running at ``ratio`` of full speed."""
+        vcpu = {"corenb": cores, "val": ratio, "unit": "ratio", "exclusive": exclusive}
+        if self.name in self.platform.model.vnodes:  # live
+            self.platform.vcpu_create(self.name, ratio, "ratio", cores, exclusive)
+        else:
+            parse_vcpu_desc(f"{self.name}.vcpu", vcpu)
+            self._desc["vcpu"] = vcpu
         return self
 
     def host(self, pnode: str) -> VNodeHandle:

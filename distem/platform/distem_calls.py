@@ -116,6 +116,7 @@ class DistemCalls(_Base):
             "vfilesystem": {"image": fs.image, "mode": fs.mode, "shared": fs.mode == "shared",
                             "cow": fs.mode in ("overlay", "btrfs")},
             "vifaces": [self.viface_info(name, i.name) for i in vnode.ifaces],
+            "vcpu": self.vcpu_info(name),
         }
 
     def vnodes_info(self) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
 """The platform's state as pandas DataFrames (pure functions of the model).
 
-    vnodes     index name: host, status, image, filesystem, interfaces, addresses, gateway
+    vnodes     index name: host, status, image, filesystem, interfaces, addresses, gateway,
+               cores (pinned pnode cores), cpu_ratio (speed of each, 1.0 = full)
     vifaces    index (vnode, iface): vnetwork, address, mac, host_ifname, bridge, output, input, backend
                (output/input: the limits in tc's words; backend: netem or userspace, per pnode)
     vnetworks  index name: cidr, type, root_interface, bridge, vnodes, free_addresses
@@ -18,7 +19,7 @@ from ..model.links import LinkLimits
 from ..model.names import bridge_name, veth_name
 from ..model.units import format_duration, format_rate
 
-VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway"]
+VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway", "cores", "cpu_ratio"]
 VIFACE_COLUMNS = ["vnetwork", "address", "mac", "host_ifname", "bridge", "output", "input", "backend"]
 VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "vnodes", "free_addresses"]
 PNODE_COLUMNS = ["spec", "hostname", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1", "cgroup_v2", "btrfs", "vnodes"]
@@ -33,7 +34,8 @@ def vnodes_frame(model: PlatformModel) -> pd.DataFrame:
     rows = [{"name": v.name, "host": v.host, "status": model.status[v.name],
              "image": v.filesystem.image.rsplit("/", 1)[-1], "filesystem": v.filesystem.mode,
              "interfaces": len(v.ifaces), "addresses": ", ".join(str(i.address.ip) for i in v.ifaces),
-             "gateway": v.gateway} for v in model.vnodes.values()]
+             "gateway": v.gateway, "cores": ",".join(map(str, v.cpuset)),
+             "cpu_ratio": v.vcpu.ratio if v.vcpu else 1.0} for v in model.vnodes.values()]
     return _frame(rows, VNODE_COLUMNS, "name")
 
 

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import secrets
+from dataclasses import replace
 import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,7 @@ from . import frames, html
 from .builders import VNetworkHandle, VNodeHandle
 from .distem_calls import DistemCalls
 from .link_calls import LinkCalls
+from .resource_calls import ResourceCalls
 from .progress import Progress
 from .session import PnodeSession
 
@@ -42,7 +44,7 @@ def _as_argv(command: Argv) -> list[str]:
     return [str(a) for a in command]
 
 
-class Platform(DistemCalls, LinkCalls):
+class Platform(DistemCalls, LinkCalls, ResourceCalls):
     """An emulated platform: vnodes (LXC containers) on vnetworks, spread over pnodes.
 
     Args:
@@ -87,6 +89,9 @@ class Platform(DistemCalls, LinkCalls):
         if errors:
             self.close()
             raise errors[0]
+        for name, session in self.sessions.items():  # what placement needs to know of each pnode
+            self.model.pnodes[name] = replace(self.model.pnodes[name], cores=session.facts["cores"],
+                                              max_mhz=session.facts["max_mhz"])
         log.info("platform %s on %s", self.id, ", ".join(self.sessions))
 
     # -- plumbing --------------------------------------------------------------------
@@ -221,7 +226,8 @@ class Platform(DistemCalls, LinkCalls):
             groups[vnode.host].append(vnode)
         calls = {}
         for pnode, group in groups.items():
-            plan = vnodes_plan(self._paths(pnode), group, self.model.vnetworks, shas, self.model.pnodes[pnode].btrfs)
+            plan = vnodes_plan(self._paths(pnode), group, self.model.vnetworks, shas, self.model.pnodes[pnode].btrfs,
+                               int(self.sessions[pnode].facts["cgroup_version"]))
             calls[pnode] = ("apply", {"ops": [op.to_wire() for op in plan]})
         total = sum(len(c[1]["ops"]) for c in calls.values())
         try:
