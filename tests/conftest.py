@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 from pathlib import Path
 
@@ -91,3 +92,45 @@ def platform(state_dir: str):
     finally:
         p.close()
         assert platform_leftovers(p.id, state_dir) == []
+
+
+def cgroup_file(platform, vnode: str, controller: str, file: str) -> Path:
+    """A file of a running vnode's cgroup, in whichever hierarchy its pnode has ``controller`` on."""
+    version = platform.model.pnodes["local"].cgroups[controller]
+    if version == 2:
+        mount = Path(subprocess.run(["findmnt", "-n", "-o", "TARGET", "-t", "cgroup2"], capture_output=True,
+                                    text=True, check=True).stdout.split()[0])
+    else:
+        mount = Path("/sys/fs/cgroup") / {"io": "blkio"}.get(controller, controller)
+    return mount / f"distem-{platform.id}" / f"vnode-{vnode}" / file
+
+
+@pytest.fixture
+def loop_disk(tmp_path: Path):
+    """A 256 MiB loop device of this machine (a whole disk: throttling works on disks, not partitions),
+    holding one partition (``loopNp1``) for the tests that must refuse it."""
+    backing = tmp_path / "disk.img"
+    with open(backing, "wb") as f:
+        f.truncate(256 * 2**20)
+        # An MBR with one Linux partition, sectors 2048-10239: entry at byte 446, signature at 510.
+        f.seek(446)
+        f.write(bytes([0, 0, 0, 0, 0x83, 0, 0, 0]) + (2048).to_bytes(4, "little") + (8192).to_bytes(4, "little"))
+        f.seek(510)
+        f.write(b"\x55\xaa")
+    device = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    partition = Path(f"{device}p1")
+    made = False
+    try:
+        # partx reads the table itself: some kernels (this host's) have no partition table parsers.
+        subprocess.run(["partx", "-a", device], check=True)
+        if not partition.exists():  # no udev here: make the node from what sysfs says
+            major, minor = map(int, Path(f"/sys/class/block/{partition.name}/dev").read_text().split(":"))
+            os.mknod(partition, 0o600 | stat.S_IFBLK, os.makedev(major, minor))
+            made = True
+        yield device
+    finally:
+        if made:
+            partition.unlink()
+        subprocess.run(["partx", "-d", device], capture_output=True)
+        subprocess.run(["losetup", "-d", device], check=True)

@@ -1,15 +1,19 @@
-"""CPU limits (cgroup v1 on this host): a fixed amount of work, timed, at several speeds."""
+"""CPU limits: a fixed amount of work, timed, at several speeds.
+
+cgroup v1 (cpu.cfs_quota_us, cpuset) on this host; v2 (cpu.max) in the UML guest of ``make test``.
+"""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from distem.errors import ValidationError
 
-pytestmark = pytest.mark.root
+from .conftest import cgroup_file
+
+pytestmark = [pytest.mark.root, pytest.mark.uml]
 
 WORK = "i=0; while [ $i -lt {n} ]; do i=$((i+1)); done"
 
@@ -32,21 +36,30 @@ def calibrate(platform, vnode: str) -> int:
 @pytest.fixture
 def calibrated(platform, busybox):
     platform.vnetwork("vnet", "10.144.0.0/24")
-    platform.vnode("c").image(busybox).iface("if0", "vnet").cpu(cores=1, ratio=1.0)
+    platform.vnode("c").image(busybox).iface("if0", "vnet")
     platform.deploy()
     return platform, calibrate(platform, "c")
 
 
-def test_a_slower_cpu_takes_one_over_ratio_as_long(calibrated, state_dir):
+def quota(platform) -> str:
+    """The CFS quota of vnode c, "max" when unlimited, in either hierarchy's spelling."""
+    if platform.model.pnodes["local"].cgroups["cpu"] == 2:
+        return cgroup_file(platform, "c", "cpu", "cpu.max").read_text().split()[0]
+    value = cgroup_file(platform, "c", "cpu", "cpu.cfs_quota_us").read_text().strip()
+    return "max" if value == "-1" else value
+
+
+def test_a_slower_cpu_takes_one_over_ratio_as_long(calibrated):
     platform, n = calibrated
-    full = min(timed(platform, "c", n) for _ in range(2))
-    for ratio in (0.5, 0.25):
+    unlimited = min(timed(platform, "c", n) for _ in range(2))
+    pnode = platform.model.pnodes["local"]
+    platform.vcpu_create("c", 1.0, "ratio", corenb=1 if "cpuset" in pnode.cgroups else pnode.cores)
+    for ratio in (1.0, 0.5, 0.25):
         platform.vcpu_update("c", ratio, "ratio")  # live, on the running vnode
-        quota = Path(f"/sys/fs/cgroup/cpu/distem-{platform.id}/vnode-c/cpu.cfs_quota_us").read_text()
-        assert int(quota) == round(ratio * 100_000)
-        assert timed(platform, "c", n) / full == pytest.approx(1 / ratio, rel=0.05)
+        assert quota(platform) == ("max" if ratio == 1 else str(round(ratio * 100_000)))
+        assert timed(platform, "c", n) / unlimited == pytest.approx(1 / ratio, rel=0.05)
     platform.vcpu_remove("c")
-    assert Path(f"/sys/fs/cgroup/cpu/distem-{platform.id}/vnode-c/cpu.cfs_quota_us").read_text().strip() == "-1"
+    assert quota(platform) == "max"
 
 
 def test_two_pinned_cores_run_two_workers_twice_as_fast(platform, busybox):

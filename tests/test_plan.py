@@ -14,17 +14,19 @@ GOLDEN = Path(__file__).parent / "golden"
 
 
 def render(btrfs: str | None = "loop:256M") -> str:
-    model = PlatformModel("a1b2c3", [PNode(name="local", btrfs=btrfs, cores=2)])
+    pnode = PNode(name="local", btrfs=btrfs, cores=2, cgroups={"cpu": 1, "cpuset": 1, "memory": 1, "io": 1})
+    model = PlatformModel("a1b2c3", [pnode])
     vnet = model.add_vnetwork("vnet", parse_cidr("vnet", "10.144.0.0/24"))
     modes = [{"shared": True}, {"shared": True}, {"shared": False}, {}, {"cow": "btrfs"}]
     requests = [parse_vnode(f"n{i}", {"vfilesystem": {"image": "/images/bb.tar.gz", **fs},
                                       "vifaces": [{"name": "if0", "vnetwork": "vnet"}],
-                                      **({"vcpu": {"corenb": 1, "val": 0.25, "unit": "ratio"}} if i == 2 else {})},
+                                      **({"vcpu": {"corenb": 1, "val": 0.25, "unit": "ratio"}} if i == 2 else {}),
+                                      **({"vmem": {"mem": 64, "soft_limit": "32M", "swap": 16}} if i == 3 else {})},
                             {"public": "ssh-ed25519 AAAA test"} if i == 0 else None)
                 for i, fs in enumerate(modes)]
     vnodes = model.add_vnodes(requests)
     ops = vnetwork_plan("a1b2c3", vnet) + vnodes_plan(PnodePaths("/var/lib/distem", "a1b2c3"), vnodes,
-                                                      model.vnetworks, {"/images/bb.tar.gz": "0123abcd"}, btrfs)
+                                                      model.vnetworks, {"/images/bb.tar.gz": "0123abcd"}, pnode)
     return "\n".join(f"# {op.kind} owner={op.owner}\n{op.describe()}" for op in ops) + "\n"
 
 
@@ -57,7 +59,7 @@ def test_every_mode_defines_a_container_last(mode):
     model.add_vnetwork("vnet", parse_cidr("vnet", "10.144.0.0/24"))
     fs = {"shared": {"shared": True}, "distinct": {"shared": False}, "overlay": {}}[mode]
     (vnode,) = model.add_vnodes([parse_vnode("n", {"vfilesystem": {"image": "/i.tgz", **fs}})])
-    ops = vnodes_plan(PnodePaths("/s", "a1b2c3"), [vnode], model.vnetworks, {"/i.tgz": "ab"})
+    ops = vnodes_plan(PnodePaths("/s", "a1b2c3"), [vnode], model.vnetworks, {"/i.tgz": "ab"}, model.pnodes["local"])
     assert ops[0].kind == "image_extract" and ops[-1].kind == "container_define"
 
 

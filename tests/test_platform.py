@@ -154,7 +154,9 @@ def test_info_frames_and_display(platform, busybox):
     assert platform.vnode_info("n1")["status"] == "RUNNING"
     assert platform.viface_info("n1", "if0")["address"] == "10.144.0.1/24"
     assert list(platform.vnodes.columns) == ["host", "status", "image", "filesystem", "interfaces", "addresses",
-                                             "gateway", "cores", "cpu_ratio"]
+                                             "gateway", "cores", "cpu_ratio", "memory_limit", "io_limit", "cpu_s",
+                                             "memory_mib", "memory_peak_mib", "io_read_mib", "io_write_mib"]
+    assert platform.vnodes.loc["n1", "cpu_s"] > 0 and platform.vnodes.loc["n1", "memory_mib"] > 0  # its init
     assert platform.vifaces.loc[("n1", "if0"), "address"] == "10.144.0.1/24"
     assert platform.vnetworks.loc["vnet", "vnodes"] == 1
     assert platform.pnodes.loc["local", "cores"] >= 1

@@ -1,9 +1,10 @@
-"""cgroup hierarchies on this pnode: which are mounted where, and removing a platform's subtree."""
+"""cgroup hierarchies on this pnode: which are mounted where, writing limits, reading usage, removing a platform's subtree."""
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
 import time
 from dataclasses import dataclass, field
 
@@ -144,3 +145,56 @@ def remove_subtree(relpath: str, timeout: float = 5.0) -> list[str]:
                     _kill_all(path)
                     time.sleep(0.02)
     return left
+
+
+def block_device(path: str) -> dict[str, object]:
+    """What IO throttling needs of a device: its "major:minor", or why it can't be throttled."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return {"error": f"{exc.strerror} on this pnode"}
+    if not stat.S_ISBLK(st.st_mode):
+        return {"error": "not a block device"}
+    devnum = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+    if os.path.exists(f"/sys/dev/block/{devnum}/partition"):
+        disk = os.path.basename(os.path.dirname(os.path.realpath(f"/sys/dev/block/{devnum}")))
+        return {"error": f"a partition ({devnum}); the kernel throttles whole disks only: use /dev/{disk}"}
+    return {"devnum": devnum}
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def usage(relpath: str) -> dict[str, int]:
+    """CPU time (ns), memory in use and at its peak, bytes read/written by a cgroup, from whichever
+    hierarchy has each controller; 0 where unknown (a stopped vnode has no cgroup)."""
+    h = hierarchies()
+    out = {"cpu_ns": 0, "memory_bytes": 0, "memory_peak_bytes": 0, "io_read_bytes": 0, "io_write_bytes": 0}
+    v2 = os.path.join(h.v2, relpath) if h.v2 else ""
+    if "cpuacct" in h.v1:
+        out["cpu_ns"] = int(_read(os.path.join(h.v1["cpuacct"], relpath, "cpuacct.usage")) or 0)
+    elif v2:
+        stats = dict(line.split() for line in _read(os.path.join(v2, "cpu.stat")).splitlines())
+        out["cpu_ns"] = int(stats.get("usage_usec", 0)) * 1000
+    if "memory" in h.v1:
+        out["memory_bytes"] = int(_read(os.path.join(h.v1["memory"], relpath, "memory.usage_in_bytes")) or 0)
+        out["memory_peak_bytes"] = int(_read(os.path.join(h.v1["memory"], relpath, "memory.max_usage_in_bytes")) or 0)
+    elif v2:
+        out["memory_bytes"] = int(_read(os.path.join(v2, "memory.current")) or 0)
+        out["memory_peak_bytes"] = int(_read(os.path.join(v2, "memory.peak")) or 0)  # kernel >= 5.19
+    if "blkio" in h.v1:
+        for line in _read(os.path.join(h.v1["blkio"], relpath, "blkio.throttle.io_service_bytes_recursive")).splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[1] in ("Read", "Write"):
+                out[f"io_{parts[1].lower()}_bytes"] += int(parts[2])
+    elif v2:
+        for line in _read(os.path.join(v2, "io.stat")).splitlines():
+            fields = dict(kv.split("=") for kv in line.split()[1:] if "=" in kv)
+            out["io_read_bytes"] += int(fields.get("rbytes", 0))
+            out["io_write_bytes"] += int(fields.get("wbytes", 0))
+    return out

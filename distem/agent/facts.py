@@ -33,6 +33,15 @@ def _max_mhz() -> int | None:
         return None  # no cpufreq (most VMs): MHz cannot be converted, ratios still work
 
 
+def _limit_controllers(h: cgroups.Hierarchies) -> dict[str, int]:
+    """The hierarchy (1 or 2) each controller that limits vnodes is on; v1's blkio is v2's io."""
+    out = {c: 2 for c in ("cpu", "cpuset", "memory", "io") if c in h.v2_controllers}
+    for v1_name, name in (("cpu", "cpu"), ("cpuset", "cpuset"), ("memory", "memory"), ("blkio", "io")):
+        if v1_name in h.v1:
+            out[name] = 1
+    return out
+
+
 def facts() -> dict[str, object]:
     h = cgroups.hierarchies()
     fs = _filesystems()
@@ -49,6 +58,5 @@ def facts() -> dict[str, object]:
         "overlay": "overlay" in fs,
         "qdiscs": shaping.probe_qdiscs(),
         "max_mhz": _max_mhz(),
-        # Which family of LXC cgroup keys limits apply through (cpu and cpuset on v2: the v2 family).
-        "cgroup_version": 2 if h.v2 and {"cpu", "cpuset"} <= set(h.v2_controllers) else 1,
+        "cgroups": _limit_controllers(h),
     }

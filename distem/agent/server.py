@@ -51,6 +51,7 @@ class Agent:
             "freeze": self.freeze, "unfreeze": self.unfreeze, "state": self.state,
             "execute": self.execute, "wait_listening": self.wait_listening, "fping": self.fping,
             "netns_run": self.netns_run, "netns_spawn": self.netns_spawn, "process_end": self.process_end,
+            "block_devices": self.block_devices, "usage": self.usage,
         }
 
     # -- handlers ----------------------------------------------------------------------
@@ -60,6 +61,13 @@ class Agent:
     def undo_owner(self, progress: Progress, owners: list[str]) -> list[str]:
         wanted = set(owners)
         return undo.undo(self.journal, [e for e in self.journal.entries() if e["owner"] in wanted])
+
+    def block_devices(self, progress: Progress, paths: list[str]) -> dict[str, dict[str, Any]]:
+        return {path: cgroups.block_device(path) for path in paths}
+
+    def usage(self, progress: Progress, names: list[str]) -> dict[str, dict[str, int]]:
+        """What each vnode's cgroup has used: CPU time, memory, bytes read and written."""
+        return {name: cgroups.usage(f"distem-{self.platform_id}/vnode-{name}") for name in names}
 
     def _each(self, progress: Progress, names: list[str], action: Callable[[str], Any],
               workers: int = 1) -> dict[str, Any]:

@@ -16,11 +16,11 @@ from typing import Any
 from ..errors import ValidationError
 from .entities import FilesystemMode, NetworkType, SSHKey, VFilesystem
 from .links import LinkLimits, parse_limits
-from .resources import parse_vcpu_desc
+from .resources import parse_vcpu_desc, parse_vio, parse_vmem
 from .names import check_iface_name, check_name
 
-_VNODE_KEYS = {"host", "vfilesystem", "vifaces", "mode", "status", "ssh_key", "vcpu"}
-_FS_KEYS = {"image", "shared", "cow"}
+_VNODE_KEYS = {"host", "vfilesystem", "vifaces", "mode", "status", "ssh_key", "vcpu", "vmem"}
+_FS_KEYS = {"image", "shared", "cow", "disk_throttling"}
 _IFACE_KEYS = {"name", "vnetwork", "address", "macaddress", "default", "input", "output"}
 _VNET_OPTS = {"network_type", "root_interface"}
 _MAC_CHARS = set("0123456789abcdef:")
@@ -45,7 +45,11 @@ class VNodeRequest:
     ifaces: tuple[IfaceRequest, ...]
     ssh_key: SSHKey
     gateway: bool = False
-    vcpu: Mapping[str, Any] | None = None  # checked against the chosen pnode (MHz needs its cpufreq)
+    # Resource limits as given: checked against the chosen pnode (MHz needs its cpufreq; each limit
+    # goes through the cgroup hierarchy the pnode has its controller on; devices must exist there).
+    vcpu: Mapping[str, Any] | None = None
+    vmem: Mapping[str, Any] | None = None
+    vio: Mapping[str, Any] | None = None
 
 
 def _mapping(field: str, value: object) -> Mapping[str, Any]:
@@ -155,9 +159,12 @@ def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequ
     mode = desc.get("mode")
     if mode not in (None, "gateway", "normal"):
         raise ValidationError(f"{name}.mode", mode, "expected 'gateway' or 'normal'")
-    vcpu = desc.get("vcpu")
-    if vcpu is not None:
-        parse_vcpu_desc(f"{name}.vcpu", vcpu, max_mhz=1)  # the shape now; MHz against the pnode later
+    # The shapes now; against the pnode when it is chosen.
+    vcpu, vmem = desc.get("vcpu"), desc.get("vmem")
+    vio = _mapping(f"{name}.vfilesystem", desc.get("vfilesystem")).get("disk_throttling")
+    parse_vcpu_desc(f"{name}.vcpu", vcpu, max_mhz=1)
+    parse_vmem(f"{name}.vmem", vmem)
+    parse_vio(f"{name}.vfilesystem.disk_throttling", vio)
     key = _mapping("ssh_key", ssh_key if ssh_key is not None else desc.get("ssh_key"))
     _known_keys("ssh_key", key, {"public", "private"})
     return VNodeRequest(
@@ -168,6 +175,8 @@ def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequ
         ssh_key=SSHKey(public=key.get("public"), private=key.get("private")),
         gateway=mode == "gateway",
         vcpu=vcpu,
+        vmem=vmem,
+        vio=vio,
     )
 
 

@@ -7,12 +7,13 @@ never enters the model. Values are validated before they are built (see
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Literal
 
 from .links import LinkLimits
-from .resources import VCpu
+from .resources import VCpu, VIo, VMem
 
 FilesystemMode = Literal["shared", "distinct", "overlay", "btrfs"]
 NetworkType = Literal["classical", "vxlan"]
@@ -31,6 +32,7 @@ class PNode:
     btrfs: str | None = None  # a directory on btrfs, or "loop:SIZE" for a loop-backed one
     cores: int = 1  # learnt from the pnode's agent when the platform connects
     max_mhz: int | None = None  # cpufreq's maximum, if the pnode exposes it
+    cgroups: Mapping[str, int] = field(default_factory=dict)  # controller (cpu, cpuset, memory, io) -> 1 or 2
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,6 +83,8 @@ class VNode:
     gateway: bool = False
     vcpu: VCpu | None = None
     cpuset: tuple[int, ...] = ()  # the pnode cores the vnode is pinned to (with a vcpu)
+    vmem: VMem | None = None
+    vio: VIo | None = None  # Distem's vfilesystem disk_throttling
 
     def iface(self, name: str) -> VIface:
         for iface in self.ifaces:

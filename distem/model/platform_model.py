@@ -14,7 +14,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from ..errors import AlreadyExistsError, NotFoundError, ValidationError
 from .descriptions import VNodeRequest
 from .entities import INIT, NetworkType, PNode, VIface, VNetwork, VNode
-from .resources import VCpu, parse_vcpu_desc
+from .resources import VCpu, describe_cgroups, parse_vcpu_desc, parse_vio, parse_vmem
 from .names import check_name, check_platform_id, mac_address
 
 # Where vnetworks created without a CIDR get a /24 (Distem's examples pass '').
@@ -119,10 +119,12 @@ class PlatformModel:
                 mac=ireq.mac or mac_address(self.platform_id, req.name, ireq.name),
             ))
         pnode = self.pnodes[host]
-        vcpu = parse_vcpu_desc(f"{req.name}.vcpu", req.vcpu, pnode.max_mhz, host) if req.vcpu is not None else None
+        vcpu = parse_vcpu_desc(f"{req.name}.vcpu", req.vcpu, pnode.max_mhz, host)
         vnode = VNode(name=req.name, index=self._next_vnode, host=host, filesystem=req.filesystem,
                       ifaces=tuple(ifaces), ssh_key=req.ssh_key, gateway=req.gateway, vcpu=vcpu,
-                      cpuset=self.assign_cores(host, vcpu, req.name) if vcpu else ())
+                      cpuset=self.assign_cores(host, vcpu, req.name) if vcpu else (),
+                      vmem=parse_vmem(f"{req.name}.vmem", req.vmem, pnode.cgroups, host),
+                      vio=parse_vio(f"{req.name}.vfilesystem.disk_throttling", req.vio, pnode.cgroups, host))
         self._next_vnode += 1
         self.vnodes[vnode.name] = vnode
         self.status[vnode.name] = INIT
@@ -131,7 +133,17 @@ class PlatformModel:
     def assign_cores(self, host: str, vcpu: VCpu, vnode: str) -> tuple[int, ...]:
         """Pin to the least used cores of ``host`` (lowest index first: deterministic); exclusive
         vnodes get cores no one else uses, and nobody else gets theirs."""
-        load = {core: 0 for core in range(self.pnodes[host].cores)}
+        pnode = self.pnodes[host]
+        if vcpu.cores > pnode.cores:
+            raise ValidationError(f"{vnode}.vcpu.corenb", vcpu.cores, f"pnode {host} has {pnode.cores} core(s)")
+        for controller, needed in (("cpu", vcpu.ratio < 1), ("cpuset", vcpu.cores < pnode.cores or vcpu.exclusive)):
+            if needed and controller not in pnode.cgroups:
+                raise ValidationError(f"{vnode}.vcpu", vcpu.cores if controller == "cpuset" else vcpu.ratio,
+                                      f"pnode {host} has no cgroup {controller} controller mounted "
+                                      f"({describe_cgroups(pnode.cgroups)})")
+        if "cpuset" not in pnode.cgroups:
+            return tuple(range(pnode.cores))  # every core, as without pinning
+        load = {core: 0 for core in range(pnode.cores)}
         taken: set[int] = set()
         for other in self.vnodes.values():
             if other.host == host and other.name != vnode:

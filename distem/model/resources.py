@@ -1,4 +1,6 @@
-"""A vnode's CPU: how many cores it is pinned to and how fast they run (Distem's ``vcpu``).
+"""A vnode's CPU, memory and disk IO limits (Distem's ``vcpu``, ``vmem``, ``disk_throttling``).
+
+CPU: how many cores it is pinned to and how fast they run.
 
     vcpu_create('n1', 0.5, 'ratio', 2)     two cores, each at half speed
     {'vcpu': {'corenb': 2, 'val': 0.5, 'unit': 'ratio'}}
@@ -10,9 +12,11 @@ The slowdown is a CFS bandwidth limit: quota = ratio x cores x period.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..errors import ValidationError
+from .units import parse_size
 
 CFS_PERIOD_US = 100_000
 
@@ -66,3 +70,183 @@ def parse_vcpu_desc(field: str, desc: object, max_mhz: int | None = None, pnode:
         raise ValidationError(field, unknown[0], "unknown key; allowed: corenb, val, unit, exclusive")
     return parse_vcpu(field, desc.get("val", 1), desc.get("unit", "ratio"), desc.get("corenb", 1),
                       desc.get("exclusive", False), max_mhz, pnode)
+
+
+# -- cgroup hierarchies -------------------------------------------------------------------
+
+def describe_cgroups(cgroups: Mapping[str, int]) -> str:
+    """What a pnode has mounted, for error messages: "v1: cpu, memory; v2: io"."""
+    parts = [f"v{v}: " + (", ".join(sorted(c for c, h in cgroups.items() if h == v)) or "none") for v in (1, 2)]
+    return "; ".join(parts)
+
+
+def resolve_hierarchy(field: str, asked: object, controller: str, cgroups: Mapping[str, int] | None,
+                      pnode: str = "") -> int:
+    """The hierarchy a limit goes through: the one the pnode has ``controller`` on.
+
+    ``asked`` ('v1', 'v2' or None for "what the pnode has") must match it. With
+    ``cgroups`` None (no pnode chosen yet) only the spelling is checked.
+    """
+    if asked not in (None, "v1", "v2"):
+        raise ValidationError(field, asked, "expected 'v1' or 'v2' (or leave it out: what the pnode has)")
+    if cgroups is None:
+        return int(asked[1]) if isinstance(asked, str) else 0
+    have = cgroups.get(controller)
+    if have is None:
+        raise ValidationError(field, asked or controller, f"pnode {pnode} has no cgroup {controller} controller "
+                              f"mounted ({describe_cgroups(cgroups)})")
+    if asked is not None and int(asked[1]) != have:
+        raise ValidationError(field, asked, f"pnode {pnode} has the {controller} controller on cgroup v{have} "
+                              f"({describe_cgroups(cgroups)}); ask for 'v{have}' or leave 'hierarchy' out")
+    return have
+
+
+def _limit(field: str, value: object, parse) -> int | None:
+    """A limit, or None for 'max' (no limit)."""
+    if value == "max":
+        return None
+    amount = parse(value, field)
+    if amount < 0:
+        raise ValidationError(field, value, "expected a positive amount, or 'max' for no limit")
+    return amount
+
+
+# -- memory -------------------------------------------------------------------------------
+
+_MEM_KEYS = {"hard": ("mem", "hard_limit"), "soft": ("soft_limit",), "swap": ("swap",)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VMem:
+    """Memory limits in bytes; None: no limit. ``swap`` is swap on top of ``hard``.
+
+    v1: memory.limit_in_bytes, memory.soft_limit_in_bytes, memory.memsw.limit_in_bytes (hard + swap)
+    v2: memory.max, memory.high (the soft limit: reclaimed, never killed), memory.swap.max
+    """
+
+    hierarchy: int
+    hard: int | None = None
+    soft: int | None = None
+    swap: int | None = None
+
+    def to_distem(self) -> dict[str, Any]:
+        def mb(n: int | None) -> int | str:
+            return "max" if n is None else n // 2**20
+        hard_key = "mem" if self.hierarchy == 1 else "hard_limit"
+        return {"hierarchy": f"v{self.hierarchy}", hard_key: mb(self.hard), "soft_limit": mb(self.soft),
+                "swap": mb(self.swap)}
+
+
+def parse_vmem(field: str, desc: object, cgroups: Mapping[str, int] | None = None, pnode: str = "",
+               base: VMem | None = None) -> VMem | None:
+    """Distem's ``vmem``: {'hierarchy': 'v1'|'v2', 'mem'|'hard_limit', 'soft_limit', 'swap'} in MB.
+
+    Both hierarchies take every key ('mem' and 'hard_limit' are the same limit);
+    'max' cancels a limit; ``base``: the current limits, which keys left out keep.
+    """
+    if desc is None:
+        return base
+    if not isinstance(desc, Mapping):
+        raise ValidationError(field, desc, "expected {'hierarchy': 'v1'|'v2', 'mem'|'hard_limit': MB, "
+                              "'soft_limit': MB, 'swap': MB}")
+    allowed = {"hierarchy"} | {k for keys in _MEM_KEYS.values() for k in keys}
+    unknown = sorted(set(desc) - allowed)
+    if unknown:
+        raise ValidationError(field, unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
+    asked = desc.get("hierarchy", f"v{base.hierarchy}" if base else None)
+    hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "memory", cgroups, pnode)
+    values = {"hard": base.hard, "soft": base.soft, "swap": base.swap} if base else {}
+    for name, keys in _MEM_KEYS.items():
+        for key in keys:
+            if key in desc:
+                values[name] = _limit(f"{field}.{key}", desc[key], parse_size)
+    if values.get("hard") == 0:
+        raise ValidationError(f"{field}.mem", 0, "a memory limit must be above 0 (or 'max')")
+    if hierarchy == 1 and values.get("swap") is not None and values.get("hard") is None:
+        raise ValidationError(f"{field}.swap", desc.get("swap"), "cgroup v1 limits swap together with memory "
+                              "(memory.memsw): give 'mem' too")
+    return VMem(hierarchy=hierarchy, **values)
+
+
+# -- disk IO ------------------------------------------------------------------------------
+
+_IO_KEYS = {"read_limit": "read_bps", "write_limit": "write_bps", "read_iops": "read_iops", "write_iops": "write_iops"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IoLimit:
+    """Throttling of one whole block device of the pnode; None: no limit."""
+
+    device: str
+    devnum: str = ""  # "major:minor", learnt from the pnode before anything is applied
+    read_bps: int | None = None
+    write_bps: int | None = None
+    read_iops: int | None = None
+    write_iops: int | None = None
+
+    def to_distem(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"device": self.device}
+        for key, attr in _IO_KEYS.items():
+            value = getattr(self, attr)
+            out[key] = "max" if value is None else value
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VIo:
+    """Distem's ``disk_throttling``. v1: blkio.throttle.*_device; v2: io.max."""
+
+    hierarchy: int
+    limits: tuple[IoLimit, ...] = ()
+
+    def to_distem(self) -> dict[str, Any]:
+        return {"hierarchy": f"v{self.hierarchy}", "limits": [limit.to_distem() for limit in self.limits]}
+
+
+def _iops(value: object, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, value, "expected a whole number of operations per second, or 'max'")
+    return value
+
+
+def parse_vio(field: str, desc: object, cgroups: Mapping[str, int] | None = None, pnode: str = "",
+              base: VIo | None = None) -> VIo | None:
+    """{'hierarchy', 'limits': [{'device', 'read_limit', 'write_limit', 'read_iops', 'write_iops'}]}.
+
+    Rates are bytes/s (a number, or "10MB"); an update names the devices it
+    changes and keeps the others' limits and the keys it leaves out.
+    """
+    if desc is None:
+        return base
+    if not isinstance(desc, Mapping):
+        raise ValidationError(field, desc, "expected {'hierarchy': 'v1'|'v2', 'limits': [{'device': '/dev/...', "
+                              "'read_limit': B/s, 'write_limit': B/s}]}")
+    unknown = sorted(set(desc) - {"hierarchy", "limits"})
+    if unknown:
+        raise ValidationError(field, unknown[0], "unknown key; allowed: hierarchy, limits")
+    asked = desc.get("hierarchy", f"v{base.hierarchy}" if base else None)
+    hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "io", cgroups, pnode)
+    entries = desc.get("limits", [])
+    if not isinstance(entries, (list, tuple)):
+        raise ValidationError(f"{field}.limits", entries, "expected a list of {'device': ..., ...}")
+    limits = {limit.device: limit for limit in (base.limits if base else ())}
+    for i, entry in enumerate(entries):
+        where = f"{field}.limits[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ValidationError(where, entry, "expected {'device': '/dev/...', 'read_limit': B/s, ...}")
+        unknown = sorted(set(entry) - {"device", *_IO_KEYS})
+        if unknown:
+            raise ValidationError(where, unknown[0], f"unknown key; allowed: device, {', '.join(_IO_KEYS)}")
+        device = entry.get("device")
+        if not isinstance(device, str) or not device.startswith("/dev/"):
+            raise ValidationError(f"{where}.device", device, "expected a block device path such as '/dev/sda'")
+        values = {}
+        for key, attr in _IO_KEYS.items():
+            if key in entry:
+                parse = _iops if attr.endswith("iops") else (lambda v, f: parse_size(v, f, bare="B"))
+                values[attr] = _limit(f"{where}.{key}", entry[key], parse)
+                if values[attr] == 0:
+                    raise ValidationError(f"{where}.{key}", entry[key], "a limit must be above 0 (or 'max')")
+        old = limits.get(device, IoLimit(device=device))
+        limits[device] = replace(old, **values)
+    return VIo(hierarchy=hierarchy, limits=tuple(limits.values()))

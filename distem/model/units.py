@@ -51,7 +51,7 @@ def _split(field: str, value: object, what: str) -> tuple[float, str]:
     else:
         raise ValidationError(field, value, f"expected {what}")
     if not math.isfinite(number) or number < 0:
-        raise ValidationError(field, value, f"expected a finite, non-negative {what}")
+        raise ValidationError(field, value, f"expected {what}, finite and not negative")
     return number, unit
 
 

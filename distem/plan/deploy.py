@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from posixpath import join
 
-from ..model.entities import VNetwork, VNode
+from ..model.entities import PNode, VNetwork, VNode
 from ..model.names import bridge_name, cgroup_root, link_alias, veth_name
 from ..model.units import parse_size
-from .cgroups import lxc_cpu_lines
+from .cgroups import lxc_lines
 from .ops import (BridgeCreate, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
                   MakeDir, Op, OverlayMount, Plan, TreeCopy)
 from .paths import PnodePaths
@@ -67,7 +67,7 @@ def rootfs_spec(paths: PnodePaths, vnode: VNode, sha: str, btrfs: str | None) ->
 
 
 def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[str, VNetwork],
-               cgroup_version: int = 1) -> str:
+               pnode: PNode) -> str:
     platform_id = paths.platform_id
     group = cgroup_root(platform_id)
     lines = [
@@ -87,7 +87,7 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
         "lxc.init.cmd = /sbin/init",
         f"lxc.log.file = {join(paths.lxcpath, vnode.name, 'lxc.log')}",
         "lxc.log.level = WARN",
-        *lxc_cpu_lines(vnode, cgroup_version),
+        *lxc_lines(vnode, pnode.cgroups, pnode.cores),
     ]
     for i, iface in enumerate(vnode.ifaces):
         vnet = vnetworks[iface.vnetwork]
@@ -109,10 +109,10 @@ def vnodes_plan(
     vnodes: Iterable[VNode],
     vnetworks: Mapping[str, VNetwork],
     image_sha: Mapping[str, str],
-    btrfs: str | None = None,
-    cgroup_version: int = 1,
+    pnode: PNode,
 ) -> Plan:
-    """Create the filesystems and containers of ``vnodes`` (all on the same pnode)."""
+    """Create the filesystems and containers of ``vnodes`` (all on ``pnode``)."""
+    btrfs = pnode.btrfs
     ops: list[Op] = []
     done: set[tuple[str, str]] = set()
 
@@ -157,13 +157,13 @@ def vnodes_plan(
         if vnode.ssh_key.private:
             ops.append(FileWrite(owner=owner, path=join(root, "root/.ssh/id_rsa"),
                                  content=vnode.ssh_key.private.strip() + "\n", mode=0o600))
-        ops.append(container_define(paths, vnode, vnetworks, sha, btrfs, cgroup_version))
+        ops.append(container_define(paths, vnode, vnetworks, sha, pnode))
     return tuple(ops)
 
 
 def container_define(paths: PnodePaths, vnode: VNode, vnetworks: Mapping[str, VNetwork], sha: str,
-                     btrfs: str | None, cgroup_version: int) -> ContainerDefine:
+                     pnode: PNode) -> ContainerDefine:
     """(Re)write the container's config: at creation, and when its boot-time limits change."""
     return ContainerDefine(owner=vnode_owner(vnode.name), name=vnode.name, lxcpath=paths.lxcpath,
-                           config=lxc_config(paths, rootfs_spec(paths, vnode, sha, btrfs), vnode, vnetworks,
-                                             cgroup_version))
+                           config=lxc_config(paths, rootfs_spec(paths, vnode, sha, pnode.btrfs), vnode, vnetworks,
+                                             pnode))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ValidationError
 from ..model import VNodeRequest, parse_filesystem, parse_iface, parse_vnode
-from ..model.resources import parse_vcpu_desc
+from ..model.resources import parse_vcpu_desc, parse_vio, parse_vmem
 from . import html
 
 if TYPE_CHECKING:
@@ -39,7 +39,10 @@ class VNodeHandle:
         if cow is not None:
             fs["cow"] = cow
         parse_filesystem(f"{self.name}.vfilesystem", fs)
-        self._describing("image")["vfilesystem"] = fs
+        desc = self._describing("image")
+        if "disk_throttling" in desc.get("vfilesystem", {}):  # .disk() came first
+            fs["disk_throttling"] = desc["vfilesystem"]["disk_throttling"]
+        desc["vfilesystem"] = fs
         return self
 
     def iface(self, name: str, vnetwork: str | None = None, *, address: str | None = None,
@@ -62,6 +65,33 @@ class VNodeHandle:
         else:
             parse_vcpu_desc(f"{self.name}.vcpu", vcpu)
             self._desc["vcpu"] = vcpu
+        return self
+
+    def memory(self, hard: int | str | None = None, *, soft: int | str | None = None,
+               swap: int | str | None = None) -> VNodeHandle:
+        """Memory limits (MB, or sizes such as "512M"): ``hard`` kills past it, ``soft`` reclaims past it,
+        ``swap`` on top of ``hard``; through the cgroup hierarchy the pnode has memory on."""
+        vmem = {k: v for k, v in (("hard_limit", hard), ("soft_limit", soft), ("swap", swap)) if v is not None}
+        if self.name in self.platform.model.vnodes:  # live
+            self.platform.vmem_update(self.name, vmem)
+        else:
+            parse_vmem(f"{self.name}.vmem", vmem)
+            self._desc["vmem"] = vmem
+        return self
+
+    def disk(self, device: str, *, read: int | str | None = None, write: int | str | None = None,
+             read_iops: int | None = None, write_iops: int | None = None) -> VNodeHandle:
+        """Throttle IO to a whole disk of the pnode (bytes/s, or "10MB"); the device appears in the vnode."""
+        limit = {"device": device, **{k: v for k, v in (("read_limit", read), ("write_limit", write),
+                                                         ("read_iops", read_iops), ("write_iops", write_iops))
+                                       if v is not None}}
+        if self.name in self.platform.model.vnodes:  # live
+            self.platform.vfilesystem_update(self.name, {"disk_throttling": {"limits": [limit]}})
+            return self
+        vfs = self._desc.setdefault("vfilesystem", {})
+        vio = {"limits": [*vfs.get("disk_throttling", {}).get("limits", []), limit]}
+        parse_vio(f"{self.name}.vfilesystem.disk_throttling", vio)
+        vfs["disk_throttling"] = vio
         return self
 
     def host(self, pnode: str) -> VNodeHandle:

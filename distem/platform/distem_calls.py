@@ -109,14 +109,13 @@ class DistemCalls(_Base):
 
     def vnode_info(self, name: str) -> dict[str, Any]:
         vnode = self.model.vnode(name)
-        fs = vnode.filesystem
         return {
             "name": vnode.name, "id": vnode.index, "host": vnode.host, "status": self.model.status[name],
             "mode": "gateway" if vnode.gateway else "normal",
-            "vfilesystem": {"image": fs.image, "mode": fs.mode, "shared": fs.mode == "shared",
-                            "cow": fs.mode in ("overlay", "btrfs")},
+            "vfilesystem": self.vfilesystem_info(name),
             "vifaces": [self.viface_info(name, i.name) for i in vnode.ifaces],
             "vcpu": self.vcpu_info(name),
+            "vmem": self.vmem_info(name),
         }
 
     def vnodes_info(self) -> list[dict[str, Any]]:

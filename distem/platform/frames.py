@@ -1,7 +1,9 @@
 """The platform's state as pandas DataFrames (pure functions of the model).
 
     vnodes     index name: host, status, image, filesystem, interfaces, addresses, gateway,
-               cores (pinned pnode cores), cpu_ratio (speed of each, 1.0 = full)
+               cores (pinned pnode cores), cpu_ratio (speed of each, 1.0 = full), memory_limit, io_limit
+               (the limits and their cgroup hierarchy), and what the vnode has used, read from its
+               cgroups: cpu_s, memory_mib, memory_peak_mib, io_read_mib, io_write_mib
     vifaces    index (vnode, iface): vnetwork, address, mac, host_ifname, bridge, output, input, backend
                (output/input: the limits in tc's words; backend: netem or userspace, per pnode)
     vnetworks  index name: cidr, type, root_interface, bridge, vnodes, free_addresses
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -17,9 +20,11 @@ import pandas as pd
 from ..model import PlatformModel
 from ..model.links import LinkLimits
 from ..model.names import bridge_name, veth_name
+from ..model.resources import VIo, VMem
 from ..model.units import format_duration, format_rate
 
-VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway", "cores", "cpu_ratio"]
+VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway", "cores", "cpu_ratio",
+                 "memory_limit", "io_limit", "cpu_s", "memory_mib", "memory_peak_mib", "io_read_mib", "io_write_mib"]
 VIFACE_COLUMNS = ["vnetwork", "address", "mac", "host_ifname", "bridge", "output", "input", "backend"]
 VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "vnodes", "free_addresses"]
 PNODE_COLUMNS = ["spec", "hostname", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1", "cgroup_v2", "btrfs", "vnodes"]
@@ -30,13 +35,47 @@ def _frame(rows: list[dict[str, Any]], columns: list[str], index: str | list[str
     return pd.DataFrame(rows, columns=names + columns).set_index(index)
 
 
-def vnodes_frame(model: PlatformModel) -> pd.DataFrame:
-    rows = [{"name": v.name, "host": v.host, "status": model.status[v.name],
-             "image": v.filesystem.image.rsplit("/", 1)[-1], "filesystem": v.filesystem.mode,
-             "interfaces": len(v.ifaces), "addresses": ", ".join(str(i.address.ip) for i in v.ifaces),
-             "gateway": v.gateway, "cores": ",".join(map(str, v.cpuset)),
-             "cpu_ratio": v.vcpu.ratio if v.vcpu else 1.0} for v in model.vnodes.values()]
+def vnodes_frame(model: PlatformModel, usage: Mapping[str, Mapping[str, int]] | None = None) -> pd.DataFrame:
+    """``usage``: per vnode, the agent's cgroup counters (cpu_ns, memory_bytes, io_*_bytes)."""
+    rows = []
+    for v in model.vnodes.values():
+        used = (usage or {}).get(v.name, {})
+        rows.append({"name": v.name, "host": v.host, "status": model.status[v.name],
+                     "image": v.filesystem.image.rsplit("/", 1)[-1], "filesystem": v.filesystem.mode,
+                     "interfaces": len(v.ifaces), "addresses": ", ".join(str(i.address.ip) for i in v.ifaces),
+                     "gateway": v.gateway, "cores": ",".join(map(str, v.cpuset)),
+                     "cpu_ratio": v.vcpu.ratio if v.vcpu else 1.0, "memory_limit": describe_vmem(v.vmem),
+                     "io_limit": describe_vio(v.vio), "cpu_s": round(used.get("cpu_ns", 0) / 1e9, 3),
+                     "memory_mib": round(used.get("memory_bytes", 0) / 2**20, 1),
+                     "memory_peak_mib": round(used.get("memory_peak_bytes", 0) / 2**20, 1),
+                     "io_read_mib": round(used.get("io_read_bytes", 0) / 2**20, 1),
+                     "io_write_mib": round(used.get("io_write_bytes", 0) / 2**20, 1)})
     return _frame(rows, VNODE_COLUMNS, "name")
+
+
+def _mib(n: int | None) -> str:
+    return "max" if n is None else f"{n / 2**20:g}M"
+
+
+def describe_vmem(vmem: VMem | None) -> str:
+    """'v1 hard 64M soft max swap 16M'."""
+    if vmem is None:
+        return ""
+    return f"v{vmem.hierarchy} hard {_mib(vmem.hard)} soft {_mib(vmem.soft)} swap {_mib(vmem.swap)}"
+
+
+def describe_vio(vio: VIo | None) -> str:
+    """'v2 /dev/loop0 r 10MB/s w max'; rates in decimal MB/s as disks are sold, IOPS as 'r 100 iops'."""
+    if vio is None:
+        return ""
+    parts = []
+    for limit in vio.limits:
+        words = [limit.device]
+        for label, bps, iops in (("r", limit.read_bps, limit.read_iops), ("w", limit.write_bps, limit.write_iops)):
+            words.append(f"{label} {'max' if bps is None else f'{bps / 1e6:g}MB/s'}"
+                         + (f" {iops} iops" if iops is not None else ""))
+        parts.append(" ".join(words))
+    return f"v{vio.hierarchy} " + "; ".join(parts)
 
 
 def describe_limits(limits: LinkLimits | None) -> str:

@@ -11,11 +11,11 @@ import hashlib
 import logging
 import os
 import secrets
-from dataclasses import replace
 import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
@@ -91,7 +91,7 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
             raise errors[0]
         for name, session in self.sessions.items():  # what placement needs to know of each pnode
             self.model.pnodes[name] = replace(self.model.pnodes[name], cores=session.facts["cores"],
-                                              max_mhz=session.facts["max_mhz"])
+                                              max_mhz=session.facts["max_mhz"], cgroups=session.facts["cgroups"])
         log.info("platform %s on %s", self.id, ", ".join(self.sessions))
 
     # -- plumbing --------------------------------------------------------------------
@@ -215,8 +215,11 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
                 self._check_btrfs(r)
         vnodes = self.model.add_vnodes(requests)
         try:
-            for vnode in vnodes:
+            for i, vnode in enumerate(vnodes):
                 self._check_limits(vnode)
+                vnodes[i] = replace(vnode, vio=self._resolve_devices(
+                    vnode.host, vnode.vio, f"{vnode.name}.vfilesystem.disk_throttling"))
+                self.model.update_vnode(vnodes[i])
         except ValidationError:
             for vnode in vnodes:
                 self.model.remove_vnode(vnode.name)
@@ -226,8 +229,7 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
             groups[vnode.host].append(vnode)
         calls = {}
         for pnode, group in groups.items():
-            plan = vnodes_plan(self._paths(pnode), group, self.model.vnetworks, shas, self.model.pnodes[pnode].btrfs,
-                               int(self.sessions[pnode].facts["cgroup_version"]))
+            plan = vnodes_plan(self._paths(pnode), group, self.model.vnetworks, shas, self.model.pnodes[pnode])
             calls[pnode] = ("apply", {"ops": [op.to_wire() for op in plan]})
         total = sum(len(c[1]["ops"]) for c in calls.values())
         try:
@@ -397,7 +399,10 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
     # -- state as DataFrames ----------------------------------------------------------
     @property
     def vnodes(self) -> pd.DataFrame:
-        return frames.vnodes_frame(self.model)
+        running = [n for n, s in self.model.status.items() if s in (RUNNING, FROZEN)]
+        calls = {pnode: ("usage", {"names": group}) for pnode, group in self._by_host(running).items()}
+        usage = {name: used for found in self._on_pnodes(calls).values() for name, used in found.items()}
+        return frames.vnodes_frame(self.model, usage)
 
     @property
     def vifaces(self) -> pd.DataFrame:

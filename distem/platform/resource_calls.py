@@ -1,18 +1,20 @@
-"""CPU limits, live: Distem's vcpu calls (memory and disk IO will join them here).
+"""CPU, memory and disk IO limits, live: Distem's vcpu_*, vmem_* and vfilesystem_* calls.
 
 A change rewrites the container's config (for its next boot) and, when it
-runs, writes its cgroup directly: no restart.
+runs, writes its cgroup directly: no restart. Each limit goes through the
+cgroup hierarchy its pnode has the controller on; the vnode keeps it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AgentError
+from ..errors import AgentError, ValidationError
 from ..model import FROZEN, RUNNING, VNode
-from ..model.resources import parse_vcpu
-from ..plan.cgroups import cpu_writes
+from ..model.resources import VIo, parse_vcpu, parse_vio, parse_vmem
+from ..plan.cgroups import live_writes
 from ..plan.deploy import container_define
 
 if TYPE_CHECKING:
@@ -24,24 +26,33 @@ else:
 
 
 class ResourceCalls(_Base):
-    def _cgroup_version(self, pnode: str) -> int:
-        return int(self.sessions[pnode].facts["cgroup_version"])
+    def _resolve_devices(self, host: str, vio: VIo | None, field: str) -> VIo | None:
+        """Each throttled device's major:minor on its pnode; a missing device or a partition is refused."""
+        if vio is None:
+            return None
+        found = self.sessions[host].call("block_devices", paths=[limit.device for limit in vio.limits])
+        limits = []
+        for i, limit in enumerate(vio.limits):
+            device = found[limit.device]
+            if "error" in device:
+                raise ValidationError(f"{field}.limits[{i}].device", limit.device, f"on pnode {host}: {device['error']}")
+            limits.append(replace(limit, devnum=device["devnum"]))
+        return replace(vio, limits=tuple(limits))
 
     def _apply_resources(self, old: VNode, new: VNode) -> None:
-        pnode = new.host
+        pnode = self.model.pnodes[new.host]
         sha = self._image_sha(new.filesystem.image)
-        version = self._cgroup_version(pnode)
-        ops = [container_define(self._paths(pnode), new, self.model.vnetworks, sha, self.model.pnodes[pnode].btrfs,
-                                version)]
+        ops = [container_define(self._paths(pnode.name), new, self.model.vnetworks, sha, pnode)]
         if self.model.status[new.name] in (RUNNING, FROZEN):
-            ops += cpu_writes(self.id, new, version, self.model.pnodes[pnode].cores)
+            ops += live_writes(self.id, old, new, pnode.cgroups, pnode.cores)
         self.model.update_vnode(new)
         try:
-            self.sessions[pnode].call("apply", ops=[op.to_wire() for op in ops])
+            self.sessions[pnode.name].call("apply", ops=[op.to_wire() for op in ops])
         except AgentError:
             self.model.update_vnode(old)
             raise
 
+    # -- CPU -------------------------------------------------------------------------
     def vcpu_create(self, vnode: str, val: float, unit: str = "mhz", corenb: int = 1,
                     exclusive: bool = False) -> dict[str, Any]:
         """Pin ``vnode`` to ``corenb`` cores running at ``val`` ('ratio' of full speed, or 'mhz').
@@ -63,6 +74,7 @@ class ResourceCalls(_Base):
             return self.vcpu_create(vnode, val, unit)
         pnode = self.model.pnodes[old.host]
         vcpu = parse_vcpu(f"{vnode}.vcpu", val, unit, old.vcpu.cores, old.vcpu.exclusive, pnode.max_mhz, pnode.name)
+        self.model.assign_cores(old.host, vcpu, vnode)  # the pnode still has the controllers it needs
         self._apply_resources(old, replace(old, vcpu=vcpu))
         return self.vcpu_info(vnode)
 
@@ -77,3 +89,54 @@ class ResourceCalls(_Base):
             return {}
         return {"corenb": node.vcpu.cores, "val": node.vcpu.ratio, "unit": "ratio", "cores": list(node.cpuset),
                 "exclusive": node.vcpu.exclusive}
+
+    # -- memory ----------------------------------------------------------------------
+    def vmem_create(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Limit ``vnode``'s memory: {'hierarchy': 'v1'|'v2', 'mem'|'hard_limit', 'soft_limit', 'swap'} (MB)."""
+        old = self.model.vnode(vnode)
+        pnode = self.model.pnodes[old.host]
+        self._apply_resources(old, replace(old, vmem=parse_vmem(f"{vnode}.vmem", desc, pnode.cgroups, pnode.name)))
+        return self.vmem_info(vnode)
+
+    def vmem_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Change some memory limits, live; keys left out keep their value, 'max' cancels a limit."""
+        old = self.model.vnode(vnode)
+        pnode = self.model.pnodes[old.host]
+        vmem = parse_vmem(f"{vnode}.vmem", desc, pnode.cgroups, pnode.name, base=old.vmem)
+        self._apply_resources(old, replace(old, vmem=vmem))
+        return self.vmem_info(vnode)
+
+    def vmem_remove(self, vnode: str) -> None:
+        """No memory limit any more."""
+        self.vmem_update(vnode, {"mem": "max", "soft_limit": "max", "swap": "max"})
+
+    def vmem_info(self, vnode: str) -> dict[str, Any]:
+        vmem = self.model.vnode(vnode).vmem
+        return vmem.to_distem() if vmem else {}
+
+    # -- disk IO ---------------------------------------------------------------------
+    def vfilesystem_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Change disk throttling, live: {'disk_throttling': {'limits': [{'device', 'read_limit', ...}]}}.
+
+        Named devices change (keys left out keep their value, 'max' removes a limit), others stay.
+        A device not throttled at the vnode's start becomes visible inside it at its next start.
+        """
+        old = self.model.vnode(vnode)
+        pnode = self.model.pnodes[old.host]
+        field = f"{vnode}.vfilesystem"
+        if not isinstance(desc, Mapping) or set(desc) - {"disk_throttling"}:
+            raise ValidationError(field, desc, "only 'disk_throttling' can change on a created vnode")
+        vio = parse_vio(f"{field}.disk_throttling", desc.get("disk_throttling"), pnode.cgroups, pnode.name,
+                        base=old.vio)
+        vio = self._resolve_devices(pnode.name, vio, f"{field}.disk_throttling")
+        self._apply_resources(old, replace(old, vio=vio))
+        return self.vfilesystem_info(vnode)
+
+    def vfilesystem_info(self, vnode: str) -> dict[str, Any]:
+        node = self.model.vnode(vnode)
+        fs = node.filesystem
+        info: dict[str, Any] = {"image": fs.image, "mode": fs.mode, "shared": fs.mode == "shared",
+                                "cow": fs.mode in ("overlay", "btrfs")}
+        if node.vio:
+            info["disk_throttling"] = node.vio.to_distem()
+        return info
