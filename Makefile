@@ -21,7 +21,7 @@ demo: setup
 
 test: setup
 	$(PYTEST) -m "not slow"
-	$(PYTHON) -m distem.testing.uml run -- $(PYTEST) -p no:cacheprovider -m "uml and not slow" tests/guest
+	$(PYTHON) -m distem.testing.uml run -- $(PYTEST) -p no:cacheprovider -m "uml and not slow" tests
 
 bench: setup
 	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done

@@ -74,3 +74,13 @@ def test_bad_memory_values_change_nothing(limited):
         with pytest.raises(ValidationError, match=words):
             p.vmem_update("m", desc)
     assert p.vmem_info("m") == before
+    with pytest.raises(ValidationError, match="loss"):  # a good vmem with a bad viface: neither changes
+        p.vnode_update("m", {"vmem": {"hard_limit": 96}, "vifaces": [{"name": "if0", "output": {"loss": 150}}]})
+    assert p.vmem_info("m") == before
+
+
+def test_vnode_update_changes_memory_live(limited):
+    p = limited
+    info = p.vnode_update("m", {"vmem": {"hard_limit": 96, "soft_limit": "max"}})
+    assert info["vmem"]["hard_limit" if p.model.pnodes["local"].cgroups["memory"] == 2 else "mem"] == 96
+    allocate(p, "m", 80)

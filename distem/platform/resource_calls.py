@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import AgentError, ValidationError
 from ..model import FROZEN, RUNNING, VNode
-from ..model.resources import VIo, parse_vcpu, parse_vio, parse_vmem
+from ..model.links import parse_limits
+from ..model.resources import VIo, parse_vcpu, parse_vcpu_desc, parse_vio, parse_vmem
 from ..plan.cgroups import live_writes
 from ..plan.deploy import container_define
 
@@ -51,6 +52,38 @@ class ResourceCalls(_Base):
         except AgentError:
             self.model.update_vnode(old)
             raise
+
+    def vnode_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Distem's vnode_update: change the 'vcpu', 'vmem', 'vfilesystem' (disk_throttling) and
+        'vifaces' (input/output limits, by name) of a created vnode, live where it runs.
+        Everything is checked before anything changes."""
+        allowed = {"vcpu", "vmem", "vfilesystem", "vifaces"}
+        if not isinstance(desc, Mapping) or set(desc) - allowed:
+            raise ValidationError(f"{vnode} update", desc if not isinstance(desc, Mapping) else
+                                  sorted(set(desc) - allowed)[0], f"allowed keys: {', '.join(sorted(allowed))}")
+        old = self.model.vnode(vnode)
+        pnode = self.model.pnodes[old.host]
+        new = old
+        if "vcpu" in desc:
+            vcpu = parse_vcpu_desc(f"{vnode}.vcpu", desc["vcpu"], pnode.max_mhz, pnode.name)
+            new = replace(new, vcpu=vcpu, cpuset=self.model.assign_cores(pnode.name, vcpu, vnode) if vcpu else ())
+        if "vmem" in desc:
+            new = replace(new, vmem=parse_vmem(f"{vnode}.vmem", desc["vmem"], pnode.cgroups, pnode.name, old.vmem))
+        if "vfilesystem" in desc:
+            new = replace(new, vio=self._updated_vio(old, desc["vfilesystem"]))
+        ifaces = desc.get("vifaces") or []
+        for i, entry in enumerate(ifaces):  # the same checks viface_update makes, before any change
+            if not isinstance(entry, Mapping) or set(entry) - {"name", "input", "output"}:
+                raise ValidationError(f"{vnode}.vifaces[{i}]", entry, "expected {'name', 'input', 'output'}")
+            iface = old.iface(entry.get("name"))
+            for direction in ("input", "output"):
+                if direction in entry:
+                    parse_limits(f"{vnode}.{iface.name}.{direction}", entry[direction], getattr(iface, direction))
+        if new != old:
+            self._apply_resources(old, new)
+        for entry in ifaces:
+            self.viface_update(vnode, entry["name"], {k: v for k, v in entry.items() if k != "name"})
+        return self.vnode_info(vnode)
 
     # -- CPU -------------------------------------------------------------------------
     def vcpu_create(self, vnode: str, val: float, unit: str = "mhz", corenb: int = 1,
@@ -122,15 +155,17 @@ class ResourceCalls(_Base):
         A device not throttled at the vnode's start becomes visible inside it at its next start.
         """
         old = self.model.vnode(vnode)
+        self._apply_resources(old, replace(old, vio=self._updated_vio(old, desc)))
+        return self.vfilesystem_info(vnode)
+
+    def _updated_vio(self, old: VNode, desc: object) -> VIo | None:
         pnode = self.model.pnodes[old.host]
-        field = f"{vnode}.vfilesystem"
+        field = f"{old.name}.vfilesystem"
         if not isinstance(desc, Mapping) or set(desc) - {"disk_throttling"}:
             raise ValidationError(field, desc, "only 'disk_throttling' can change on a created vnode")
         vio = parse_vio(f"{field}.disk_throttling", desc.get("disk_throttling"), pnode.cgroups, pnode.name,
                         base=old.vio)
-        vio = self._resolve_devices(pnode.name, vio, f"{field}.disk_throttling")
-        self._apply_resources(old, replace(old, vio=vio))
-        return self.vfilesystem_info(vnode)
+        return self._resolve_devices(pnode.name, vio, f"{field}.disk_throttling")
 
     def vfilesystem_info(self, vnode: str) -> dict[str, Any]:
         node = self.model.vnode(vnode)
