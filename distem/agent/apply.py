@@ -10,7 +10,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import cgroups, links, shaping
+from . import cgroups, links, matrix, shaping
 from .system import mounted, run
 from .journal import Entry, Journal
 from .undo import undo
@@ -44,6 +44,7 @@ class Applier:
             "htb_replace": lambda op: shaping.htb_replace(self.ipr, op["device"], op["rate_bps"], op["burst_bytes"]),
             "netem_replace": lambda op: shaping.netem_replace(self.ipr, op["device"], op["limit"], op["limits"]),
             "fifo_replace": lambda op: shaping.fifo_replace(self.ipr, op["device"], op["limit"]),
+            "matrix_replace": lambda op: matrix.matrix_replace(self.ipr, op),
             "shaping_clear": lambda op: shaping.shaping_clear(self.ipr, op["device"], op["root"], op["ingress"]),
             "cgroup_write": lambda op: cgroups.write(op["version"], op["controller"], op["path"], op["file"], op["value"]),
         }

@@ -31,7 +31,17 @@ def parse_fping(stderr: str) -> dict[str, list[float | None]]:
 
 def fping_many(sources: dict[str, int], targets: list[str], count: int, interval_ms: int,
                own: dict[str, str], timeout_ms: int = 2000) -> dict[str, dict[str, list[float | None]]]:
-    """Probe ``targets`` from every source (name -> init pid) at once; a source skips its own address."""
+    """Probe ``targets`` from every source (name -> init pid) at once; a source skips its own address.
+
+    A first round of one probe each, not counted, resolves the neighbours: a probe queued behind
+    an ARP request that had to be repeated would count a second of ARP as latency.
+    """
+    _fping_wave(sources, targets, 1, interval_ms, own, timeout_ms)
+    return _fping_wave(sources, targets, count, interval_ms, own, timeout_ms)
+
+
+def _fping_wave(sources: dict[str, int], targets: list[str], count: int, interval_ms: int,
+                own: dict[str, str], timeout_ms: int) -> dict[str, dict[str, list[float | None]]]:
     procs = {name: subprocess.Popen(fping_argv(pid, [t for t in targets if t != own.get(name)], count, interval_ms,
                                                                timeout_ms),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -18,8 +18,12 @@ from pyroute2.netlink.exceptions import NetlinkError
 from . import links
 
 ROOT = 0x10000  # 1:
-CLASS = 0x10001  # 1:1
-LEAF = 0x100000  # 10:
+CLASS = 0x10001  # 1:1, the interface's rate, shared by its children:
+DEFAULT = 0x10002  # 1:2, traffic without a matrix delay (the matrix adds 1:100...)
+LEAF = 0x100000  # 10:, under 1:2
+# What a child class is sure of (bytes/s, and its burst at that rate): almost nothing, it borrows
+# the rest of 1:1's rate, so all children share that rate (they add 8 kbit/s each at most).
+CHILD_RATE, CHILD_BURST = 1000, 1600
 INGRESS = 0xFFFF0000  # ffff:
 ETH_P_ALL = 0x0003
 
@@ -36,17 +40,28 @@ def _has_root(ipr: IPRoute, index: int, kind: str) -> bool:
                for q in ipr.get_qdiscs(index=index))
 
 
+def quantum(rate_bps: int) -> int:
+    return max(1600, min(200_000, rate_bps // 80))
+
+
+def child_class(ipr: Any, index: int, classid: int, rate_bps: int, burst_bytes: int) -> None:
+    """A child of 1:1 that may use all of its rate (``ipr`` may be an IPBatch)."""
+    ipr.tc("replace-class", "htb", index, classid, parent=CLASS, rate=CHILD_RATE, ceil=rate_bps // 8,
+           burst=CHILD_BURST, cburst=burst_bytes, quantum=quantum(rate_bps))
+
+
 def htb_replace(ipr: IPRoute, device: str, rate_bps: int, burst_bytes: int) -> None:
-    """The root htb once (the kernel cannot change an htb qdisc in place), then its class replaced."""
+    """The root htb once (the kernel cannot change an htb qdisc in place), then its classes replaced."""
     index = index_of(ipr, device)
     rate = rate_bps // 8  # pyroute2 takes bytes per second
     if not _has_root(ipr, index, "htb"):
-        ipr.tc("replace", "htb", index, ROOT, default=1)
+        ipr.tc("replace", "htb", index, ROOT, default=DEFAULT & 0xFFFF)
     ipr.tc("replace-class", "htb", index, CLASS, parent=ROOT, rate=rate, ceil=rate, burst=burst_bytes,
-           cburst=burst_bytes, quantum=max(1600, min(200_000, rate // 10)))
+           cburst=burst_bytes, quantum=quantum(rate_bps))
+    child_class(ipr, index, DEFAULT, rate_bps, burst_bytes)
 
 
-def netem_replace(ipr: IPRoute, device: str, limit: int, lim: dict[str, Any]) -> None:
+def netem_params(limit: int, lim: dict[str, Any]) -> dict[str, Any]:
     """``lim``: a LinkLimits as a dict (delays in us, probabilities in ppm)."""
     params: dict[str, Any] = {"limit": limit, "delay": lim["delay_us"], "jitter": lim["jitter_us"],
                               "loss": lim["loss_ppm"] / 10_000, "duplicate": lim["duplicate_ppm"] / 10_000}
@@ -54,11 +69,15 @@ def netem_replace(ipr: IPRoute, device: str, limit: int, lim: dict[str, Any]) ->
         params["prob_reorder"] = lim["reorder_ppm"] / 10_000
     if lim["corrupt_ppm"]:
         params["prob_corrupt"] = lim["corrupt_ppm"] / 10_000
-    ipr.tc("replace", "netem", index_of(ipr, device), LEAF, parent=CLASS, **params)
+    return params
+
+
+def netem_replace(ipr: IPRoute, device: str, limit: int, lim: dict[str, Any]) -> None:
+    ipr.tc("replace", "netem", index_of(ipr, device), LEAF, parent=DEFAULT, **netem_params(limit, lim))
 
 
 def fifo_replace(ipr: IPRoute, device: str, limit: int) -> None:
-    ipr.tc("replace", "pfifo", index_of(ipr, device), LEAF, parent=CLASS, limit=limit)
+    ipr.tc("replace", "pfifo", index_of(ipr, device), LEAF, parent=DEFAULT, limit=limit)
 
 
 def ifb_create(ipr: IPRoute, name: str, alias: str) -> None:

@@ -34,6 +34,7 @@ class PlatformModel:
         self.vnetworks: dict[str, VNetwork] = {}
         self.vnodes: dict[str, VNode] = {}
         self.status: dict[str, str] = {}
+        self.latencies: dict[tuple[str, str], int] = {}  # the latency matrix's non-zero cells, us (matrix.py)
         self._next_vnetwork = 0
         self._next_vnode = 0
 

@@ -187,7 +187,8 @@ class RedirectIngress(Op):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HtbReplace(Op):
-    """Root htb with one class carrying the rate (a very high one when no rate is asked)."""
+    """Root htb, class 1:1 carrying the rate (a very high one when no rate is asked) and its default
+    child 1:2, which borrows all of it (the latency matrix adds siblings sharing the same rate)."""
 
     kind: ClassVar[str] = "htb_replace"
     device: str
@@ -196,13 +197,14 @@ class HtbReplace(Op):
 
     def describe(self) -> str:
         rate, burst = f"{self.rate_bps}bit", str(self.burst_bytes)
-        return (f"{_sh('tc', 'qdisc', 'replace', 'dev', self.device, 'root', 'handle', '1:', 'htb', 'default', '1')} && "
-                f"{_sh('tc', 'class', 'replace', 'dev', self.device, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', rate, 'ceil', rate, 'burst', burst, 'cburst', burst)}")
+        return (f"{_sh('tc', 'qdisc', 'replace', 'dev', self.device, 'root', 'handle', '1:', 'htb', 'default', '2')} && "
+                f"{_sh('tc', 'class', 'replace', 'dev', self.device, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', rate, 'ceil', rate, 'burst', burst, 'cburst', burst)} && "
+                f"{_sh('tc', 'class', 'replace', 'dev', self.device, 'parent', '1:1', 'classid', '1:2', 'htb', 'rate', '8kbit', 'ceil', rate, 'burst', '1600', 'cburst', burst)}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NetemReplace(Op):
-    """The leaf under htb class 1:1: delay, jitter, loss, corruption, duplication, reordering."""
+    """The leaf under htb class 1:2: delay, jitter, loss, corruption, duplication, reordering."""
 
     kind: ClassVar[str] = "netem_replace"
     device: str
@@ -210,7 +212,7 @@ class NetemReplace(Op):
     limits: LinkLimits  # its rate is htb's business, not netem's
 
     def describe(self) -> str:
-        args = ["tc", "qdisc", "replace", "dev", self.device, "parent", "1:1", "handle", "10:", "netem",
+        args = ["tc", "qdisc", "replace", "dev", self.device, "parent", "1:2", "handle", "10:", "netem",
                 "limit", str(self.limit)]
         lim = self.limits
         if lim.delay_us:
@@ -231,8 +233,50 @@ class FifoReplace(Op):
     limit: int
 
     def describe(self) -> str:
-        return _sh("tc", "qdisc", "replace", "dev", self.device, "parent", "1:1", "handle", "10:", "pfifo",
+        return _sh("tc", "qdisc", "replace", "dev", self.device, "parent", "1:2", "handle", "10:", "pfifo",
                    "limit", str(self.limit))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MatrixReplace(Op):
+    """Latency-matrix changes on one device, sent as one netlink batch (see plan/matrix.py)."""
+
+    kind: ClassVar[str] = "matrix_replace"
+    device: str
+    rate_bps: int  # the interface's rate, which the matrix classes share
+    burst_bytes: int
+    table: bool  # create the hash table and the filter into it first
+    set_classes: tuple[tuple[int, int, LinkLimits], ...]  # (class minor, queue limit, leaf limits)
+    drop_classes: tuple[int, ...] = ()
+    entries: tuple[tuple[str, int, int], ...] = ()  # (destination, u32 node, class minor)
+    drop_entries: tuple[tuple[str, int], ...] = ()  # (destination, u32 node)
+
+    def describe(self) -> str:
+        dev = self.device
+        lines = []
+        if self.table:
+            lines += [_sh("tc", "filter", "add", "dev", dev, "parent", "1:", "prio", "10", "handle", "10:", "protocol",
+                          "ip", "u32", "divisor", "256"),
+                      _sh("tc", "filter", "add", "dev", dev, "parent", "1:", "prio", "10", "protocol", "ip", "u32",
+                          "ht", "800::", "match", "u32", "0", "0", "hashkey", "mask", "0x000000ff", "at", "16",
+                          "link", "10:")]
+        for minor, limit, lim in self.set_classes:
+            lines += [_sh("tc", "class", "replace", "dev", dev, "parent", "1:1", "classid", f"1:{minor:x}", "htb",
+                          "rate", "8kbit", "ceil", f"{self.rate_bps}bit", "burst", "1600", "cburst",
+                          str(self.burst_bytes)),
+                      _sh("tc", "qdisc", "replace", "dev", dev, "parent", f"1:{minor:x}", "handle", f"{minor:x}:",
+                          "netem", "limit", str(limit), "delay", f"{lim.delay_us}us")]
+        for address, node, minor in self.entries:
+            bucket = f"10:{int(address.split('.')[-1]):x}:{node:x}"
+            lines.append(_sh("tc", "filter", "replace", "dev", dev, "parent", "1:", "prio", "10", "handle", bucket,
+                             "protocol", "ip", "u32", "ht", bucket.rsplit(":", 1)[0] + ":", "match", "ip", "dst",
+                             f"{address}/32", "flowid", f"1:{minor:x}"))
+        for address, node in self.drop_entries:
+            bucket = f"10:{int(address.split('.')[-1]):x}:{node:x}"
+            lines.append(_sh("tc", "filter", "del", "dev", dev, "parent", "1:", "prio", "10", "handle", bucket,
+                             "protocol", "ip", "u32"))
+        lines += [_sh("tc", "class", "del", "dev", dev, "classid", f"1:{minor:x}") for minor in self.drop_classes]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

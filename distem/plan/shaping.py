@@ -3,9 +3,11 @@
 Each shaped direction of a viface gets the same tree, on the device its
 packets leave through:
 
-    root 1: htb default 1
+    root 1: htb default 2
       class 1:1  rate R ceil R burst B      (R: the asked rate, or UNLIMITED)
-        leaf 10: netem ... limit N          (kernel path)  |  pfifo limit N
+        class 1:2  rate 8kbit ceil R        (borrows all of 1:1's rate)
+          leaf 10: netem ... limit N        (kernel path)  |  pfifo limit N
+        class 1:1xx ... leaf 1xx: netem     (latency matrix: one per distinct delay, see matrix.py)
 
 ``input`` (entering the vnode) is shaped on the host-side veth's egress.
 ``output`` (leaving the vnode) arrives on the host-side veth's *ingress*,
@@ -44,33 +46,44 @@ def queue_limit(limits: LinkLimits) -> int:
     return int(min(MAX_QUEUE, max(MIN_QUEUE, 1.5 * in_flight + packets_per_s * BUFFER_S)))
 
 
-def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: Backend) -> list[Op]:
-    if not limits:
+def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: Backend,
+                  keep: bool = False) -> list[Op]:
+    """``keep``: an empty ``limits`` still gets the tree (the latency matrix hangs from it)."""
+    if not limits and not keep:
         return [ShapingClear(owner=owner, device=device)]
+    limits = limits or LinkLimits()
     rate = limits.rate_bps or UNLIMITED_BPS
     ops: list[Op] = [HtbReplace(owner=owner, device=device, rate_bps=rate, burst_bytes=htb_burst(rate))]
-    if limits.needs_delay_line and backend == "netem":
+    # The leaf keeps its kind for the pnode's life: the kernel cannot replace a qdisc by one of
+    # another kind under the same handle, and netem without delay is a plain FIFO.
+    if backend == "netem":
         ops.append(NetemReplace(owner=owner, device=device, limit=queue_limit(limits), limits=limits))
     else:
         ops.append(FifoReplace(owner=owner, device=device, limit=queue_limit(limits)))
     return ops
 
 
-def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool = False) -> Plan:
+def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool = False,
+                  matrix_ifaces: frozenset[int] = frozenset()) -> Plan:
     """The shaping of every interface of ``vnode``; applied after each start (``fresh``: the veths
-    were just made, so there is nothing to clear) and on live changes."""
+    were just made, so there is nothing to clear) and on live changes. ``matrix_ifaces``: the
+    interfaces carrying latency-matrix cells, whose output path is shaped even without limits."""
     owner = f"vnode:{vnode.name}"
     ops: list[Op] = []
     for i, iface in enumerate(vnode.ifaces):
-        if fresh and not (iface.input or iface.output):
+        output = iface.output or (LinkLimits() if i in matrix_ifaces else None)
+        if fresh and not (iface.input or output is not None):
             continue
         veth = veth_name(platform_id, vnode.index, i)
         ops += direction_ops(owner, veth, iface.input, backend)
-        if iface.output:
+        if output is not None:
             ifb = ifb_name(platform_id, vnode.index, i)
             ops.append(IfbCreate(owner=owner, name=ifb, alias=link_alias(platform_id)))
+            if fresh and i in matrix_ifaces:  # the ifb outlives a stop: its old matrix goes first
+                ops.append(ShapingClear(owner=owner, device=ifb))
             ops.append(RedirectIngress(owner=owner, device=veth, ifb=ifb))
-            ops += direction_ops(owner, ifb, iface.output, backend)
+            ops += direction_ops(owner, ifb, output, backend, keep=True)
         else:
             ops.append(ShapingClear(owner=owner, device=veth, root=False, ingress=True))
     return tuple(ops)
+

@@ -24,11 +24,13 @@ from ..errors import AgentError, CommandError, ValidationError
 from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
 from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
 from ..plan.deploy import vnetwork_owner, vnode_owner
+from ..plan.matrix import DeviceMatrix, destinations
 from ..plan.shaping import Backend, vnode_shaping
 from . import frames, html
 from .builders import VNetworkHandle, VNodeHandle
 from .distem_calls import DistemCalls
 from .link_calls import LinkCalls
+from .matrix_calls import MatrixCalls
 from .resource_calls import ResourceCalls
 from .progress import Progress
 from .session import PnodeSession
@@ -44,7 +46,7 @@ def _as_argv(command: Argv) -> list[str]:
     return [str(a) for a in command]
 
 
-class Platform(DistemCalls, LinkCalls, ResourceCalls):
+class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls):
     """An emulated platform: vnodes (LXC containers) on vnetworks, spread over pnodes.
 
     Args:
@@ -78,6 +80,7 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
         self._pending: dict[str, VNodeHandle] = {}
         self.sessions: dict[str, PnodeSession] = {}
         self._closed = False
+        self._matrix_applied: dict[tuple[str, int], DeviceMatrix] = {}  # what each ifb holds of the matrix
         with ThreadPoolExecutor(len(nodes)) as pool:
             futures = {p.name: pool.submit(PnodeSession, p, self.id) for p in nodes}
         errors = []
@@ -147,12 +150,19 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
         return "netem" if "netem" in self.sessions[pnode].facts.get("qdiscs", ()) else "userspace"
 
     def _shaping(self, names: Iterable[str], fresh: bool = False) -> dict[str, list[dict[str, Any]]]:
+        """Each vnode's tc trees and latency-matrix entries (``fresh``: just started)."""
+        tables = destinations(self.model.vnodes, self.model.latencies)
         out = {}
         for name in names:
             vnode = self.model.vnode(name)
-            ops = [op.to_wire() for op in vnode_shaping(self.id, vnode, self.backend(vnode.host), fresh)]
+            carrying = frozenset(i for (source, i), table in tables.items() if source == name and table)
+            ops = list(vnode_shaping(self.id, vnode, self.backend(vnode.host), fresh, carrying))
+            if carrying or any(key[0] == name for key in self._matrix_applied):
+                changes, states = self._matrix_ops(vnode, tables, fresh, limits_changed=not fresh, shaped=True)
+                ops += changes
+                self._matrix_applied.update(states)
             if ops:
-                out[name] = ops
+                out[name] = [op.to_wire() for op in ops]
         return out
 
     def _check_limits(self, vnode: VNode) -> None:
@@ -265,9 +275,14 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
                                    for p, group in groups.items()}, "Removing vnodes", len(names))
         for name in names:
             self.model.remove_vnode(name)
+        for key in [k for k in self._matrix_applied if k[0] in names]:
+            del self._matrix_applied[key]
         for pnode, failures in results.items():
             if failures:
                 raise AgentError(pnode, "remove", "; ".join(failures))
+        if any(src in names or dst in names for src, dst in self.model.latencies):  # others stop delaying them
+            self._apply_cells({pair: us for pair, us in self.model.latencies.items()
+                               if pair[0] not in names and pair[1] not in names})
 
     _AFTER = {"start": RUNNING, "stop": DOWN, "freeze": FROZEN, "unfreeze": RUNNING}
     _LABEL = {"start": "Starting vnodes", "stop": "Stopping vnodes", "freeze": "Freezing vnodes",
@@ -376,14 +391,16 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
                          dtype=float)
 
     def measure_latencies(self, vnodes: Sequence[str] | None = None, count: int = 5,
-                          interval_ms: int = 20) -> pd.DataFrame:
+                          interval_ms: int = 20, parallel: int | None = None) -> pd.DataFrame:
         """Median RTT in ms from each vnode (rows) to each other (columns), measured with fping
-        run in each source vnode's own network namespace, all sources at once."""
+        run in each source vnode's own network namespace, ``parallel`` sources at once per pnode
+        (default: 16 per core of the pnode)."""
         names = list(vnodes) if vnodes is not None else [n for n, s in self.model.status.items() if s == RUNNING]
         targets = {n: str(self.model.vnode(n).ifaces[0].address.ip) for n in names if self.model.vnode(n).ifaces}
         groups = self._by_host(targets)
         results = self._on_pnodes({p: ("fping", {"names": g, "targets": list(targets.values()), "count": count,
-                                                  "interval_ms": interval_ms, "own": {n: targets[n] for n in g}}) for p, g in groups.items()},
+                                                  "interval_ms": interval_ms, "own": {n: targets[n] for n in g},
+                                                  "parallel": parallel}) for p, g in groups.items()},
                                   "Measuring latencies", len(targets))
         by_address = {a: n for n, a in targets.items()}
         frame = pd.DataFrame(index=pd.Index(list(targets), name="from"), columns=pd.Index(list(targets), name="to"),
@@ -399,7 +416,7 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
     # -- state as DataFrames ----------------------------------------------------------
     @property
     def vnodes(self) -> pd.DataFrame:
-        running = [n for n, s in self.model.status.items() if s in (RUNNING, FROZEN)]
+        running = [n for n, s in self.model.status.items() if s in (RUNNING, FROZEN)] if not self._closed else []
         calls = {pnode: ("usage", {"names": group}) for pnode, group in self._by_host(running).items()}
         usage = {name: used for found in self._on_pnodes(calls).values() for name, used in found.items()}
         return frames.vnodes_frame(self.model, usage)

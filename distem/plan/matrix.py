@@ -1,0 +1,110 @@
+"""The latency matrix as tc trees (pure): per source interface, a u32 hash table on the destination
+address picks one htb class per distinct delay, whose netem leaf adds that delay.
+
+    root 1: htb default 2                    (shaping.py: the interface's own tree)
+      class 1:1 rate R
+        class 1:2            leaf 10:        no matrix delay (other destinations, ARP)
+        class 1:(0x100+k)    leaf (0x100+k): interface limits + the k-th distinct delay
+    filter prio 10: every IPv4 packet -> table 10: bucket (last byte of the destination)
+    table 10:, bucket b: destination/32 -> class 1:(0x100+k)
+
+Cost per packet: one hash lookup and the few entries of one bucket, whatever
+the number of destinations. Cell (i, j) is applied on i's interface that
+shares a vnetwork with j (its first one when none does), on the output path
+(the ifb), so the matrix coexists with that interface's rate, delay and loss.
+A change is sent as the difference with what the device holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address
+
+from ..errors import DistemError
+from ..model.entities import VNode
+from ..model.links import LinkLimits
+from .ops import MatrixReplace
+from .shaping import UNLIMITED_BPS, htb_burst, queue_limit
+
+FIRST_CLASS = 0x100
+MAX_CLASSES = 0xFF00  # class minors and leaf majors stay below 0xffff
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMatrix:
+    """What one ifb holds: destination address -> delay (us), and the class of each delay."""
+
+    delays: Mapping[str, int] = field(default_factory=dict)
+    classes: Mapping[int, int] = field(default_factory=dict)  # delay_us -> class minor
+    table: bool = False  # the hash table and the filter into it exist
+
+
+def destinations(vnodes: Mapping[str, VNode], cells: Mapping[tuple[str, str], int]) -> dict[tuple[str, int], dict[str, int]]:
+    """(source vnode, interface index) -> {destination address: delay_us}, for the non-zero cells."""
+    out: dict[tuple[str, int], dict[str, int]] = {}
+    for (src, dst), us in sorted(cells.items()):
+        source, target = vnodes.get(src), vnodes.get(dst)
+        if not us or source is None or target is None or not source.ifaces or not target.ifaces:
+            continue
+        shared = [(i, t.address.ip) for i, s in enumerate(source.ifaces) for t in target.ifaces
+                  if s.vnetwork == t.vnetwork]
+        index, address = shared[0] if shared else (0, target.ifaces[0].address.ip)
+        out.setdefault((src, index), {})[str(address)] = us
+    return out
+
+
+def node_id(address: str, taken: set[int]) -> int:
+    """The u32 node of ``address`` in its bucket: from the address's next 11 bits, so it stays the
+    same as the matrix changes; a clash with another address of the bucket takes the next free."""
+    node = ((int(IPv4Address(address)) >> 8) & 0x7FF) + 1
+    while node in taken:
+        node = node % 0xFFF + 1
+    return node
+
+
+def allocate(old: DeviceMatrix, delays: Mapping[str, int]) -> DeviceMatrix:
+    """Keep the classes of delays still used; new delays take the lowest free class minors."""
+    wanted = set(delays.values())
+    classes = {us: minor for us, minor in old.classes.items() if us in wanted}
+    free = (m for m in range(FIRST_CLASS, FIRST_CLASS + MAX_CLASSES) if m not in classes.values())
+    for us in sorted(wanted - set(classes)):
+        classes[us] = next(free)
+    return DeviceMatrix(delays=dict(delays), classes=classes, table=old.table or bool(delays))
+
+
+def device_plan(owner: str, device: str, limits: LinkLimits, old: DeviceMatrix, new: DeviceMatrix,
+                limits_changed: bool) -> MatrixReplace | None:
+    """The difference between ``old`` and ``new`` on ``device`` as one op (None: nothing to do).
+    ``limits_changed``: the interface's own limits moved, so every leaf is rewritten."""
+    rate = limits.rate_bps or UNLIMITED_BPS
+    set_classes = tuple(sorted(
+        (minor, queue_limit(with_delay), with_delay)
+        for us, minor in new.classes.items()
+        if limits_changed or old.classes.get(us) != minor
+        for with_delay in [replace(limits, delay_us=limits.delay_us + us)]))
+    drop_classes = tuple(sorted(set(old.classes.values()) - set(new.classes.values())))
+    nodes: dict[int, set[int]] = {}
+    entries, drops = [], []
+    for address in sorted(set(old.delays) | set(new.delays)):
+        bucket = nodes.setdefault(int(IPv4Address(address)) & 0xFF, set())
+        node = node_id(address, bucket)
+        bucket.add(node)
+        before = old.classes.get(old.delays[address]) if address in old.delays else None
+        after = new.classes.get(new.delays[address]) if address in new.delays else None
+        if after is None:
+            drops.append((address, node))
+        elif after != before:
+            entries.append((address, node, after))
+    if not (set_classes or drop_classes or entries or drops):
+        return None
+    return MatrixReplace(owner=owner, device=device, rate_bps=rate, burst_bytes=htb_burst(rate),
+                         table=bool(new.delays) and not old.table,
+                         set_classes=set_classes, drop_classes=drop_classes, entries=tuple(entries),
+                         drop_entries=tuple(drops))
+
+
+def check_size(vnode: str, new: DeviceMatrix) -> None:
+    if len(new.classes) > MAX_CLASSES:
+        raise DistemError(f"{vnode}: {len(new.classes)} distinct delays on one interface; at most {MAX_CLASSES}")
+
