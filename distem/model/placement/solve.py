@@ -27,7 +27,8 @@ _METHODS = ("auto", "exact", "greedy")
 
 @dataclass(frozen=True, eq=False)
 class Placement:
-    """A valid mapping. ``method``: "exact" or "greedy"; ``optimal``: proven optimal (exact solver only)."""
+    """A valid mapping. ``method``: "exact", "greedy", or "pinned" (every vnode's pnode was given);
+    ``optimal``: proven optimal (exact solver, or nothing to choose)."""
 
     hosts: Mapping[str, str]  # every vnode -> its pnode
     problem: Problem
@@ -74,9 +75,11 @@ def place(demands: Iterable[Demand], topology: nx.Graph, pinned: Mapping[str, st
         raise ValidationError("method", method, f"expected one of {', '.join(_METHODS)}")
     problem = Problem.build(demands, physical_topology(topology), pinned)
     _check_pinned(problem)
+    if not problem.free:
+        return Placement(dict(problem.pinned), problem, evaluate(problem, problem.pinned), "pinned", True)
     hosts, refused = greedy(problem)
     exact = method == "exact" or (method == "auto" and len(problem.free) * len(problem.hosts) <= EXACT_LIMIT)
-    if not exact or not problem.free:
+    if not exact:
         if refused:
             raise _error(problem, refused, "the greedy heuristic found no pnode for them (try method='exact' "
                          "for a definite answer on a small instance)")
