@@ -55,6 +55,11 @@ def solve_exact(problem: Problem, hint: dict[str, str] | None = None,
     for h in set(problem.pinned.values()):
         model.add(used[h] == 1)
 
+    classes = _interchangeable(problem)
+    for same in classes:  # the i-th free vnode may only go to the first i pnodes of a class
+        for i, v in enumerate(free):
+            for h in same[i + 1:]:
+                model.add(x[v, h] == 0)
     unit = 0
     for value in [*problem.shares.values(), *(c for c in problem.capacity.values() if c)]:
         unit = gcd(unit, value)
@@ -64,29 +69,38 @@ def solve_exact(problem: Problem, hint: dict[str, str] | None = None,
         shares = {v: problem.shares.get((v, vnetwork), 0) // unit if unit else 0 for v in members}
         if not any(shares.values()):
             continue
-        sent, count = {}, {}
-        for h in hosts:
-            sent[h] = model.new_int_var(0, sum(shares.values()), f"R[{vnetwork},{h}]")
-            model.add(sent[h] == sum(shares[v] * on(v, h) for v in members))
-            count[h] = model.new_int_var(0, len(members), f"C[{vnetwork},{h}]")
-            model.add(count[h] == sum(on(v, h) for v in members))
+        sent = {h: sum(shares[v] * on(v, h) for v in members) for h in hosts}
+        count = {h: sum(on(v, h) for v in members) for h in hosts}
+        products: dict[tuple[frozenset[str], frozenset[str]], object] = {}
+
+        def traffic(senders: frozenset[str], receivers: frozenset[str]):
+            """R(senders) * C(receivers): what the vnetwork's vnodes on the one side send to those on the other."""
+            if (senders, receivers) not in products:
+                r = model.new_int_var(0, sum(shares.values()), "")
+                c = model.new_int_var(0, len(members), "")
+                model.add(r == sum(sent[h] for h in senders))
+                model.add(c == sum(count[h] for h in receivers))
+                t = model.new_int_var(0, sum(shares.values()) * len(members), f"T[{vnetwork}]")
+                model.add_multiplication_equality(t, [r, c])
+                products[senders, receivers] = t
+            return products[senders, receivers]
+
         for a in hosts:
-            for b in hosts:
-                if a != b:
-                    traffic = model.new_int_var(0, sum(shares.values()) * len(members), f"T[{vnetwork},{a},{b}]")
-                    model.add_multiplication_equality(traffic, [sent[a], count[b]])
-                    cross.append(traffic)
-                    for arc in problem.paths[a, b]:
-                        loads[arc].append(traffic)
+            cross.append(traffic(frozenset([a]), frozenset(hosts) - {a}))
+        for arc, (senders, receivers) in _arc_groups(problem):
+            loads[arc].append(traffic(senders, receivers))
     for arc, terms in loads.items():
         cap = problem.capacity[arc]
         if cap is not None and terms:
             model.add(sum(terms) <= cap // unit)
     model.minimize(sum(cross) * (len(hosts) + 1) + sum(used.values()))
 
-    for (v, h), var in x.items():
-        if hint and v in hint:
+    if hint:  # a complete hint (the greedy mapping) gives the search a first solution to improve on
+        hint = _canonical(hint, classes, free)
+        for (v, h), var in x.items():
             model.add_hint(var, hint[v] == h)
+        for h, var in used.items():
+            model.add_hint(var, h in hint.values())
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.random_seed = 0
@@ -104,3 +118,47 @@ def solve_exact(problem: Problem, hint: dict[str, str] | None = None,
         if solver.value(var):
             mapping[v] = h
     return mapping, "optimal" if status == cp_model.OPTIMAL else "feasible"
+
+
+def _arc_groups(problem: Problem) -> list[tuple[tuple[str, str], tuple[frozenset[str], frozenset[str]]]]:
+    """For each arc, the pnode pairs whose path crosses it, as products of sets: senders x receivers.
+
+    Sources whose paths use the arc towards the same receivers are grouped, so on a tree (a star,
+    switches in a hierarchy) each arc is one product: all the pnodes on one side to all on the other.
+    """
+    out = []
+    for arc in sorted(problem.capacity):
+        groups: dict[frozenset[str], set[str]] = {}
+        for a in problem.hosts:
+            receivers = frozenset(b for b in problem.hosts if b != a and arc in problem.paths[a, b])
+            if receivers:
+                groups.setdefault(receivers, set()).add(a)
+        out += [(arc, (frozenset(senders), receivers)) for receivers, senders in groups.items()]
+    return out
+
+
+def _interchangeable(problem: Problem) -> list[list[str]]:
+    """Classes of pnodes any mapping may swap: same cores and memory, one link to the same node with the same
+    capacity (a pnode with two links may carry others' traffic), no pinned vnode. Breaking the symmetry:
+    any mapping can be renamed so that a class's pnodes appear sorted by the first vnode each hosts, so the
+    i-th free vnode need only be tried on the first i of them."""
+    classes: dict[tuple, list[str]] = {}
+    pinned_on = set(problem.pinned.values())
+    for h in problem.hosts:
+        edges = list(problem.topology.edges(h, data="capacity_bps"))
+        if h not in pinned_on and len(edges) == 1:
+            (_, neighbour, capacity), = edges
+            classes.setdefault((problem.cores[h], problem.memory[h], neighbour, capacity), []).append(h)
+    return [same for same in classes.values() if len(same) > 1]
+
+
+def _canonical(mapping: dict[str, str], classes: list[list[str]], free: list[str]) -> dict[str, str]:
+    """The same mapping with each class's pnodes renamed in the order the symmetry breaking allows."""
+    first = {}
+    for i, v in reversed(list(enumerate(free))):
+        first[mapping[v]] = i
+    rename = {}
+    for same in classes:
+        for old, new in zip(sorted(same, key=lambda h: (first.get(h, len(free)), h)), same):
+            rename[old] = new
+    return {v: rename.get(h, h) for v, h in mapping.items()}

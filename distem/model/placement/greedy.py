@@ -11,9 +11,10 @@ within a community. So a community is placed in one go and stays together.
 
 Choice of pnode, among those where cores, memory and every link on the way to
 its peers still fit: the most traffic kept inside the pnode, then the most
-vnetwork peers already there; then, for a vnode with peers, the pnode with the
-most free cores (room for the rest of its community), and for one without, the
-fullest pnode where it fits (fewest pnodes); then the name. A vnode that fits
+vnetwork peers already there; then, for a vnode with peers, the pnode where the
+rest of its community fits (cores and memory) with the fewest cores to spare,
+or failing that the one with the most free cores; for a vnode without peers, the fullest pnode
+where it fits, pnodes already used first; then the name. A vnode that fits
 nowhere is set aside with the reason each pnode refused it, and the others are
 still placed.
 """
@@ -100,18 +101,24 @@ class _State:
         self.hosts[vnode] = host
         self.used.add(host)
 
-    def preference(self, vnode: str, host: str, social: bool) -> tuple[int, int, float, str]:
-        """Smaller is better (see the module doc); ``social``: the vnode has vnetwork peers."""
+    def _free(self, host: str) -> tuple[float, float]:
+        cores, memory = self.p.cores[host], self.p.memory[host]
+        return (float("inf") if cores is None else cores - self.cores[host],
+                float("inf") if memory is None else memory - self.memory[host])
+
+    def preference(self, vnode: str, host: str, community: tuple[int, int] | None) -> tuple:
+        """Smaller is better (see the module doc). ``community``: the cores and memory its community still
+        needs (itself included), or None for a vnode without vnetwork peers."""
         kept = peers = 0
         for vnetwork in self.p.demands[vnode].vnetworks:
             here = self.count[vnetwork].get(host, 0)
             kept += self.p.shares.get((vnode, vnetwork), 0) * here + self.sent[vnetwork].get(host, 0)
             peers += here
-        cap = self.p.cores[host]
-        left = float("inf") if cap is None else cap - self.cores[host] - self.p.demands[vnode].cores
-        if social:
-            return (-kept, -peers, -left, host)
-        return (-kept, -peers, left if host in self.used else float("inf"), host)
+        cores, memory = self._free(host)
+        if community is None:  # best fit: the fullest pnode, used ones first
+            return (-kept, -peers, 0 if host in self.used else 1, cores - self.p.demands[vnode].cores, host)
+        fits = cores >= community[0] and memory >= community[1]  # best fit for all of it, else the most room
+        return (-kept, -peers, 0 if fits else 1, cores - community[0] if fits else -cores, host)
 
 
 def _size(problem: Problem, vnode: str) -> float:
@@ -165,10 +172,12 @@ def _one_pass(problem: Problem, order: Callable[[Problem, str], tuple]) -> tuple
     social = {v for members in problem.members.values() if len(members) > 1 for v in members}
     refused: dict[str, list[Refusal]] = {}
     for community in _communities(problem, order):
+        left = [sum(problem.demands[v].cores for v in community), sum(problem.demands[v].memory for v in community)]
         for vnode in community:
+            need = (left[0], left[1]) if vnode in social else None
             best = None
             refusals = []
-            for host in sorted(problem.hosts, key=lambda h: state.preference(vnode, h, vnode in social)):
+            for host in sorted(problem.hosts, key=lambda h: state.preference(vnode, h, need)):
                 refusal = state.refusal(vnode, host)
                 if refusal is None:
                     best = host
@@ -178,6 +187,8 @@ def _one_pass(problem: Problem, order: Callable[[Problem, str], tuple]) -> tuple
                 refused[vnode] = refusals
             else:
                 state.add(vnode, best)
+            left[0] -= problem.demands[vnode].cores
+            left[1] -= problem.demands[vnode].memory
     return state, refused
 
 

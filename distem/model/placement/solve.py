@@ -84,9 +84,12 @@ def place(demands: Iterable[Demand], topology: nx.Graph, pinned: Mapping[str, st
             raise _error(problem, refused, "the greedy heuristic found no pnode for them (try method='exact' "
                          "for a definite answer on a small instance)")
         return Placement(hosts, problem, evaluate(problem, hosts), "greedy", False)
-    found, status = solve_exact(problem, hint=hosts, time_limit=time_limit)
+    found, status = solve_exact(problem, hint=None if refused else hosts, time_limit=time_limit)
     if found is not None:
-        return Placement(found, problem, evaluate(problem, found), "exact", status == "optimal")
+        usage = evaluate(problem, found)
+        if status == "feasible" and not refused and _worse(usage, found, evaluate(problem, hosts), hosts):
+            return Placement(hosts, problem, evaluate(problem, hosts), "greedy", False)  # out of time, greedy better
+        return Placement(found, problem, usage, "exact", status == "optimal")
     if status == "infeasible" and refused:
         raise _error(problem, refused, "no mapping exists (proven by the exact solver); a greedy pass could "
                      "not place these")
@@ -94,6 +97,10 @@ def place(demands: Iterable[Demand], topology: nx.Graph, pinned: Mapping[str, st
         raise _error(problem, refused, f"no mapping found within {time_limit:g} s; a greedy pass could not place these")
     log.warning("exact solver: %s; keeping the greedy mapping", status)
     return Placement(hosts, problem, evaluate(problem, hosts), "greedy", False)
+
+
+def _worse(usage: Usage, hosts: Mapping[str, str], other: Usage, other_hosts: Mapping[str, str]) -> bool:
+    return (usage.cross_bps, len(set(hosts.values()))) > (other.cross_bps, len(set(other_hosts.values())))
 
 
 def _check_pinned(problem: Problem) -> None:
