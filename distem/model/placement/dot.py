@@ -16,6 +16,8 @@ one switch per vnetwork (``vs`` when there is one, as Distem names it,
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from collections.abc import Iterable, Mapping
 
@@ -44,14 +46,17 @@ def topology_from_dot(text: str, field: str = "physical topology") -> nx.Graph:
     Raises:
         ValidationError: not DOT, or a bad attribute (see ``physical_topology``).
     """
+    printed = io.StringIO()
     try:
-        with warnings.catch_warnings():  # pydot's parser still calls pyparsing's deprecated names
+        # pydot's parser still calls pyparsing's deprecated names, and prints its syntax errors
+        with warnings.catch_warnings(), contextlib.redirect_stdout(printed):
             warnings.simplefilter("ignore", DeprecationWarning)
             graphs = pydot.graph_from_dot_data(text)
-    except Exception as exc:  # pydot raises pyparsing's errors, or prints and returns None
+    except Exception as exc:
         raise ValidationError(field, text[:60], f"not valid DOT ({exc})") from None
     if not graphs:
-        raise ValidationError(field, text[:60], "not valid DOT: expected 'graph G { a -- b [bandwidth=...]; }'")
+        where = " ".join(printed.getvalue().split()) or "expected 'graph G { a -- b [bandwidth=...]; }'"
+        raise ValidationError(field, text[:60], f"not valid DOT: {where} (names with '-' or '.' need quotes)")
     dot = graphs[0]
     graph = nx.Graph()
     for node in dot.get_nodes():
