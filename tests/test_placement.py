@@ -46,7 +46,8 @@ def test_distem_dot_is_parsed_with_units_and_kinds():
 
 
 def test_yaml_data_and_graph_give_the_same_topology():
-    data = {"pnodes": [{"name": "pnode1", "ip": "172.16.0.1", "cpu": 8}, {"name": "pnode2", "ip": "172.16.0.2", "cpu": 8}],
+    data = {"pnodes": [{"name": "pnode1", "ip": "172.16.0.1", "cpu": 8},
+                       {"name": "pnode2", "ip": "172.16.0.2", "cpu": 8}],
             "switches": ["physwitch"],
             "links": [{"source": "pnode1", "target": "physwitch", "bandwidth": "1gbps"},
                       {"source": "pnode2", "target": "physwitch", "bandwidth": 10 * G}]}

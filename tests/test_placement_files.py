@@ -93,3 +93,10 @@ def test_pictures_are_figures(files):
     for figure in (distem.plot_physical_topology(files / "topo.dot"), distem.plot_virtual_topology(vnodes),
                    distem.place(vnodes, topo).plot()):
         assert isinstance(figure, Figure) and figure.axes[0].get_title()
+
+
+def test_placing_needs_no_image(files):
+    vnodes = distem.load_vnodes_yaml(files / "vnodes_list.yml")  # one call, the image chosen later
+    assert vnodes["node0"]["vfilesystem"] == {"shared": True}
+    view = distem.place(vnodes, {"pnodes": [{"name": "big", "cpu": 16}]})
+    assert set(view.hosts.values()) == {"big"} and vnodes["node0"]["host"] == "big"

@@ -81,7 +81,8 @@ def draw_virtual(demands: Iterable[Demand], title: str = "virtual topology") -> 
     for vnetwork, switch in switches.items():
         graph.add_node(switch, label=f"{switch}\n{vnetwork}" if switch != vnetwork else switch)
     for d in demands:
-        graph.add_node(d.name, label=f"{d.name}\n{_cores(d.cores)}" + (f"\n{format_rate(d.bandwidth)}" if d.bandwidth else ""))
+        out = f"\n{format_rate(d.bandwidth)}" if d.bandwidth else ""
+        graph.add_node(d.name, label=f"{d.name}\n{_cores(d.cores)}{out}")
         for vnetwork, rate in d.outputs:
             graph.add_edge(d.name, switches[vnetwork], rate=rate)
     fig, ax = _figure(title)

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
 from ..errors import AlreadyExistsError, ValidationError
-from ..model import parse_vnode
 from ..model.entities import VNetwork
 from ..model.placement import (DEFAULT_LINK_BPS, Demand, bind_topology, demand_of_request, demand_of_vnode,
-                               place_descriptions, star_topology, vnodes_dot)
+                               place_descriptions, request_for_placement, star_topology, vnodes_dot)
 from .builders import VNodeHandle
 from .placement_view import PlacementView
 from .topology_files import Source, load_physical_topo, load_vnodes_yaml, write_text
@@ -43,7 +43,13 @@ Descriptions = Mapping[str, dict[str, Any]]
 
 
 def _demands(descriptions: Descriptions, vnetworks: Mapping[str, VNetwork] | None = None) -> list[Demand]:
-    return [demand_of_request(parse_vnode(name, desc), vnetworks) for name, desc in descriptions.items()]
+    return [demand_of_request(request_for_placement(name, desc), vnetworks) for name, desc in descriptions.items()]
+
+
+def _drawing() -> ModuleType:
+    from . import drawing  # imports matplotlib (half a second): only when a picture is asked for
+
+    return drawing
 
 
 def _vcpus(descriptions: Descriptions) -> dict[str, int]:
@@ -72,14 +78,12 @@ def place(descriptions: Descriptions, topology: Source, *, method: str = "auto",
 
 def plot_physical_topology(topology: Source) -> Figure:
     """The physical topology drawn: pnodes with their cores and memory, links with their capacity."""
-    from . import drawing  # matplotlib: loaded when a picture is asked for
-    return drawing.draw_physical(load_physical_topo(topology))
+    return _drawing().draw_physical(load_physical_topo(topology))
 
 
 def plot_virtual_topology(descriptions: Descriptions) -> Figure:
     """The described vnodes drawn around one switch per vnetwork, with their cores and output rates."""
-    from . import drawing  # matplotlib: loaded when a picture is asked for
-    return drawing.draw_virtual(_demands(descriptions))
+    return _drawing().draw_virtual(_demands(descriptions))
 
 
 # -- on a platform -----------------------------------------------------------------------
@@ -148,10 +152,10 @@ class PlacementCalls(_Base):
         self._placed = {n: h for n, h in self._placed.items() if n in described}
         ours = {n: described[n].pop("host") for n, h in self._placed.items() if described[n].get("host") == h}
         pinned = {n for n, d in described.items() if d.get("host") is not None}
+        created = {n: (demand_of_vnode(v), v.host) for n, v in self.model.vnodes.items()}
         try:
-            placement = place_descriptions(described, topo, vnetworks=self.model.vnetworks, method=method,
-                                           time_limit=time_limit,
-                                           fixed={n: (demand_of_vnode(v), v.host) for n, v in self.model.vnodes.items()})
+            placement = place_descriptions(described, topo, fixed=created, vnetworks=self.model.vnetworks,
+                                           method=method, time_limit=time_limit)
         except Exception:
             for name, host in ours.items():
                 described[name]["host"] = host
@@ -190,14 +194,15 @@ class PlacementCalls(_Base):
         write_text(path, vnodes_dot(self._all_demands(), vcpus))
 
     def plot_physical_topology(self) -> Figure:
-        from . import drawing  # matplotlib: loaded when a picture is asked for
-        return drawing.draw_physical(self.physical_topology)
+        """``physical_topology`` drawn: pnodes with their cores and memory, links with their capacity."""
+        return _drawing().draw_physical(self.physical_topology)
 
     def plot_virtual_topology(self) -> Figure:
-        from . import drawing  # matplotlib: loaded when a picture is asked for
-        return drawing.draw_virtual(self._all_demands())
+        """The vnodes (created and described) around one switch per vnetwork, with cores and output rates."""
+        return _drawing().draw_virtual(self._all_demands())
 
     def plot_mapping(self) -> Figure:
+        """The last ``place()``'s mapping drawn on the physical topology."""
         if self.placement is None:
             raise ValidationError("placement", None, "nothing placed yet; call place() first")
         return self.placement.plot()

@@ -69,7 +69,8 @@ class PlacementView:
 
     def plot(self, title: str | None = None) -> Figure:
         """The mapping drawn on the physical topology."""
-        from . import drawing  # matplotlib: loaded when a picture is asked for
+        from . import drawing  # imports matplotlib: only when a picture is asked for
+
         return drawing.draw_mapping(self.placement, title)
 
     def __repr__(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import networkx as nx
 import yaml
@@ -18,7 +18,7 @@ from ..model.placement import physical_topology, topology_from_data, topology_fr
 
 __all__ = ["load_physical_topo", "load_vnodes_yaml", "write_text"]
 
-Source = str | os.PathLike[str] | nx.Graph | Mapping[str, Any]
+Source: TypeAlias = "str | os.PathLike[str] | nx.Graph | Mapping[str, Any]"
 _YAML = (".yml", ".yaml")
 
 
@@ -59,17 +59,19 @@ def load_physical_topo(source: Source) -> nx.Graph:
     return topology_from_dot(text, field=str(source))
 
 
-def load_vnodes_yaml(path: str | os.PathLike[str], image: str | os.PathLike[str], vnetwork: str = "testnet",
-                     iface: str = "if0", shared: bool = True) -> dict[str, dict[str, Any]]:
+def load_vnodes_yaml(path: str | os.PathLike[str], image: str | os.PathLike[str] | None = None,
+                     vnetwork: str = "testnet", iface: str = "if0", shared: bool = True) -> dict[str, dict[str, Any]]:
     """The seed's ``vnodes_list.yml`` (``[{name, bandwidth, cpu}, ...]``) as Distem descriptions
-    ``{name: desc}``: each vnode gets ``image``, one interface ``iface`` on ``vnetwork`` whose output
-    is limited to its ``bandwidth``, and, when ``cpu`` > 0, a vcpu of that many cores.
+    ``{name: desc}``: each vnode gets ``image`` (placing needs none; creating does), one interface ``iface``
+    on ``vnetwork`` whose output is limited to its ``bandwidth``, and, when ``cpu`` > 0, a vcpu of that
+    many cores.
 
     Raises:
         ValidationError: unreadable, not YAML, or a bad entry (its index and key are named).
     """
     text = _read(str(path), path, "a YAML list of {name, bandwidth, cpu}")
-    return vnodes_from_list(_yaml(str(path), text), str(image), vnetwork, iface, shared, field=str(path))
+    return vnodes_from_list(_yaml(str(path), text), None if image is None else str(image), vnetwork, iface, shared,
+                            field=str(path))
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

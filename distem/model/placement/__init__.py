@@ -12,7 +12,7 @@ Pure: no file and no pnode is touched here.
     vnode_list the seed's ``vnodes_list.yml`` entries as Distem descriptions
 """
 
-from .demand import Demand, demand_of_request, demand_of_vnode
+from .demand import Demand, demand_of_request, demand_of_vnode, request_for_placement
 from .dot import topology_from_dot, vnodes_dot
 from .problem import Problem, Usage, Violation, evaluate
 from .solve import EXACT_LIMIT, Placement, place, place_descriptions
@@ -21,7 +21,7 @@ from .topology import (DEFAULT_LINK_BPS, bind_topology, physical_topology, star_
 from .vnode_list import vnodes_from_list
 
 __all__ = [
-    "Demand", "demand_of_request", "demand_of_vnode", "topology_from_dot", "vnodes_dot", "Problem", "Usage",
+    "Demand", "demand_of_request", "demand_of_vnode", "request_for_placement", "topology_from_dot", "vnodes_dot", "Problem", "Usage",
     "Violation", "evaluate", "EXACT_LIMIT", "Placement", "place", "place_descriptions", "vnodes_from_list",
     "DEFAULT_LINK_BPS", "bind_topology", "physical_topology", "star_topology", "topology_from_data", "topology_hosts",
 ]

@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Interface
+from typing import Any
 
 from ...errors import ValidationError
-from ..descriptions import VNodeRequest
+from ..descriptions import VNodeRequest, parse_vnode
 from ..entities import VNetwork, VNode
 from ..resources import parse_vmem
 
-__all__ = ["Demand", "demand_of_request", "demand_of_vnode"]
+__all__ = ["Demand", "demand_of_request", "demand_of_vnode", "request_for_placement"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -81,3 +82,12 @@ def demand_of_vnode(vnode: VNode) -> Demand:
     return Demand(name=vnode.name, cores=vnode.vcpu.cores if vnode.vcpu else 1,
                   memory=(vnode.vmem.hard or 0) if vnode.vmem else 0,
                   outputs=_outputs((i.vnetwork, (i.output.rate_bps or 0) if i.output else 0) for i in vnode.ifaces))
+
+
+def request_for_placement(name: str, desc: Mapping[str, Any]) -> VNodeRequest:
+    """A description checked as ``vnode_create`` checks it, except that its image may be left for later:
+    where a vnode goes does not depend on it."""
+    fs = desc.get("vfilesystem")
+    if fs is None or (isinstance(fs, Mapping) and "image" not in fs):
+        desc = {**desc, "vfilesystem": {**(fs or {}), "image": "(chosen later)"}}
+    return parse_vnode(name, desc)

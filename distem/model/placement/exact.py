@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import logging
 from math import gcd
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .problem import Problem
+
+if TYPE_CHECKING:
+    from ortools.sat.python.cp_model import CpModel, IntVar, LinearExprT
 
 __all__ = ["solve_exact", "Status"]
 
@@ -38,7 +41,7 @@ def solve_exact(problem: Problem, hint: dict[str, str] | None = None,
     for v in free:
         model.add_exactly_one(x[v, h] for h in hosts)
 
-    def on(vnode: str, host: str):  # 0/1 expression: is vnode on host?
+    def on(vnode: str, host: str) -> LinearExprT:  # 0/1: is vnode on host?
         return (1 if problem.pinned[vnode] == host else 0) if vnode in problem.pinned else x[vnode, host]
 
     for attr in ("cores", "memory"):
@@ -63,31 +66,18 @@ def solve_exact(problem: Problem, hint: dict[str, str] | None = None,
     unit = 0
     for value in [*problem.shares.values(), *(c for c in problem.capacity.values() if c)]:
         unit = gcd(unit, value)
-    loads: dict[tuple[str, str], list] = {arc: [] for arc in problem.capacity}
-    cross = []
+    loads: dict[tuple[str, str], list[IntVar]] = {arc: [] for arc in problem.capacity}
+    cross: list[IntVar] = []
+    arc_sides = _arc_sides(problem)
     for vnetwork, members in problem.members.items():
         shares = {v: problem.shares.get((v, vnetwork), 0) // unit if unit else 0 for v in members}
         if not any(shares.values()):
             continue
-        sent = {h: sum(shares[v] * on(v, h) for v in members) for h in hosts}
-        count = {h: sum(on(v, h) for v in members) for h in hosts}
-        products: dict[tuple[frozenset[str], frozenset[str]], object] = {}
-
-        def traffic(senders: frozenset[str], receivers: frozenset[str]):
-            """R(senders) * C(receivers): what the vnetwork's vnodes on the one side send to those on the other."""
-            if (senders, receivers) not in products:
-                r = model.new_int_var(0, sum(shares.values()), "")
-                c = model.new_int_var(0, len(members), "")
-                model.add(r == sum(sent[h] for h in senders))
-                model.add(c == sum(count[h] for h in receivers))
-                t = model.new_int_var(0, sum(shares.values()) * len(members), f"T[{vnetwork}]")
-                model.add_multiplication_equality(t, [r, c])
-                products[senders, receivers] = t
-            return products[senders, receivers]
-
+        traffic = _Traffic(model, {h: sum(shares[v] * on(v, h) for v in members) for h in hosts},
+                           {h: sum(on(v, h) for v in members) for h in hosts}, sum(shares.values()), len(members))
         for a in hosts:
             cross.append(traffic(frozenset([a]), frozenset(hosts) - {a}))
-        for arc, (senders, receivers) in _arc_groups(problem):
+        for arc, (senders, receivers) in arc_sides:
             loads[arc].append(traffic(senders, receivers))
     for arc, terms in loads.items():
         cap = problem.capacity[arc]
@@ -120,7 +110,33 @@ def solve_exact(problem: Problem, hint: dict[str, str] | None = None,
     return mapping, "optimal" if status == cp_model.OPTIMAL else "feasible"
 
 
-def _arc_groups(problem: Problem) -> list[tuple[tuple[str, str], tuple[frozenset[str], frozenset[str]]]]:
+class _Traffic:
+    """One vnetwork's traffic from a set of pnodes to another: R(senders) * C(receivers), the sum of the shares
+    its vnodes on the one side send to each peer, times the number of its vnodes on the other. One product
+    variable per pair of sides, shared by the arcs and the objective that need it."""
+
+    def __init__(self, model: CpModel, sent: dict[str, LinearExprT], count: dict[str, LinearExprT],
+                 max_sent: int, max_count: int) -> None:
+        self.model, self.sent, self.count = model, sent, count
+        self.max_sent, self.max_count = max_sent, max_count
+        self.products: dict[tuple[frozenset[str], frozenset[str]], IntVar] = {}
+
+    def __call__(self, senders: frozenset[str], receivers: frozenset[str]) -> IntVar:
+        if (senders, receivers) not in self.products:
+            r = self.model.new_int_var(0, self.max_sent, "R")
+            c = self.model.new_int_var(0, self.max_count, "C")
+            self.model.add(r == sum(self.sent[h] for h in senders))
+            self.model.add(c == sum(self.count[h] for h in receivers))
+            product = self.model.new_int_var(0, self.max_sent * self.max_count, "T")
+            self.model.add_multiplication_equality(product, [r, c])
+            self.products[senders, receivers] = product
+        return self.products[senders, receivers]
+
+
+Sides = tuple[frozenset[str], frozenset[str]]
+
+
+def _arc_sides(problem: Problem) -> list[tuple[tuple[str, str], Sides]]:
     """For each arc, the pnode pairs whose path crosses it, as products of sets: senders x receivers.
 
     Sources whose paths use the arc towards the same receivers are grouped, so on a tree (a star,
@@ -142,7 +158,7 @@ def _interchangeable(problem: Problem) -> list[list[str]]:
     capacity (a pnode with two links may carry others' traffic), no pinned vnode. Breaking the symmetry:
     any mapping can be renamed so that a class's pnodes appear sorted by the first vnode each hosts, so the
     i-th free vnode need only be tried on the first i of them."""
-    classes: dict[tuple, list[str]] = {}
+    classes: dict[tuple[int | None, int | None, str, int | None], list[str]] = {}
     pinned_on = set(problem.pinned.values())
     for h in problem.hosts:
         edges = list(problem.topology.edges(h, data="capacity_bps"))

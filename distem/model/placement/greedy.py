@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .problem import Arc, Problem, format_rate, format_size
+from .problem import Arc, Problem, format_amount
 
 __all__ = ["Refusal", "greedy"]
 
@@ -41,8 +41,8 @@ class Refusal:
     free: int
 
     def __str__(self) -> str:
-        fmt = {"cores": str, "memory": format_size, "bandwidth": format_rate}[self.kind]
-        return f"{self.where} (needs {fmt(self.need)}, {fmt(max(self.free, 0))} left)"
+        need, left = format_amount(self.kind, self.need), format_amount(self.kind, max(self.free, 0))
+        return f"{self.where} (needs {need}, {left} left)"
 
 
 class _State:
@@ -86,7 +86,8 @@ class _State:
             if cap is not None and self.loads[arc] + delta > cap:
                 over = self.loads[arc] + delta - cap
                 if worst is None or (over, arc) > worst[0]:
-                    worst = ((over, arc), Refusal(host, "bandwidth", f"{arc[0]}->{arc[1]}", delta, cap - self.loads[arc]))
+                    left = cap - self.loads[arc]
+                    worst = ((over, arc), Refusal(host, "bandwidth", f"{arc[0]}->{arc[1]}", delta, left))
         return worst[1] if worst else None
 
     def add(self, vnode: str, host: str) -> None:
@@ -106,7 +107,7 @@ class _State:
         return (float("inf") if cores is None else cores - self.cores[host],
                 float("inf") if memory is None else memory - self.memory[host])
 
-    def preference(self, vnode: str, host: str, community: tuple[int, int] | None) -> tuple:
+    def preference(self, vnode: str, host: str, community: tuple[int, int] | None) -> tuple[float | str, ...]:
         """Smaller is better (see the module doc). ``community``: the cores and memory its community still
         needs (itself included), or None for a vnode without vnetwork peers."""
         kept = peers = 0
@@ -135,14 +136,15 @@ def _size(problem: Problem, vnode: str) -> float:
 
 # Orders tried within a community; the best result is kept: packing by cores, or the heaviest first, or
 # names (which mixes heavy and light vnodes, so that no pnode gathers every heavy sender of a vnetwork).
-_ORDERS: dict[str, Callable[[Problem, str], tuple]] = {
+Order = Callable[[Problem, str], tuple[float | str, ...]]
+_ORDERS: dict[str, Order] = {
     "cores": lambda p, v: (-p.demands[v].cores, v),
     "size": lambda p, v: (-_size(p, v), v),
     "name": lambda p, v: (v,),
 }
 
 
-def _communities(problem: Problem, order: Callable[[Problem, str], tuple]) -> list[list[str]]:
+def _communities(problem: Problem, order: Order) -> list[list[str]]:
     """The free vnodes grouped by shared vnetworks (union-find), biggest group first, ``order`` within."""
     parent = {v: v for v in problem.demands}
 
@@ -165,7 +167,7 @@ def _communities(problem: Problem, order: Callable[[Problem, str], tuple]) -> li
     return sorted(ordered, key=lambda g: (-sum(sizes[v] for v in g), min(g)))
 
 
-def _one_pass(problem: Problem, order: Callable[[Problem, str], tuple]) -> tuple[_State, dict[str, list[Refusal]]]:
+def _one_pass(problem: Problem, order: Order) -> tuple[_State, dict[str, list[Refusal]]]:
     state = _State(problem)
     for vnode, host in problem.pinned.items():
         state.add(vnode, host)

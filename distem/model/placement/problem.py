@@ -28,7 +28,7 @@ from ...errors import ValidationError
 from .demand import Demand
 from .topology import topology_hosts
 
-__all__ = ["Problem", "Usage", "Violation", "evaluate", "format_rate"]
+__all__ = ["Problem", "Usage", "Violation", "evaluate", "format_amount", "format_rate", "format_size"]
 
 Arc = tuple[str, str]  # one direction of a link
 
@@ -45,6 +45,11 @@ def format_size(size: float) -> str:
         if size >= factor:
             return f"{size / factor:.4g} {unit}"
     return f"{size:.4g} B"
+
+
+def format_amount(kind: str, amount: float) -> str:
+    """An amount of "cores", "memory" (bytes) or "bandwidth" (bit/s), for messages."""
+    return format_size(amount) if kind == "memory" else format_rate(amount) if kind == "bandwidth" else f"{amount:g}"
 
 
 def _paths(topology: nx.Graph, hosts: list[str]) -> dict[Arc, tuple[Arc, ...]]:
@@ -104,7 +109,8 @@ class Problem:
             if vnode not in self.demands:
                 raise ValidationError("pinned vnode", vnode, "no such vnode among those to place")
             if host not in hosts:
-                raise ValidationError(f"{vnode}.host", host, f"not a pnode of the topology (pnodes: {', '.join(hosts)})")
+                raise ValidationError(f"{vnode}.host", host,
+                                      f"not a pnode of the topology (pnodes: {', '.join(hosts)})")
         nodes = self.topology.nodes
         members: dict[str, list[str]] = {}
         for demand in self.demands.values():
@@ -144,9 +150,9 @@ class Violation:
     capacity: int
 
     def __str__(self) -> str:
-        fmt = {"cores": str, "memory": format_size, "bandwidth": format_rate}[self.kind]
         place = f"link {self.where}" if self.kind == "bandwidth" else f"pnode {self.where}"
-        return f"{self.kind} on {place}: {fmt(self.used)} needed, {fmt(self.capacity)} available"
+        return (f"{self.kind} on {place}: {format_amount(self.kind, self.used)} needed, "
+                f"{format_amount(self.kind, self.capacity)} available")
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,8 @@ from typing import Any
 import networkx as nx
 
 from ...errors import MappingError, ValidationError
-from ..descriptions import parse_vnode
 from ..entities import VNetwork
-from .demand import Demand, demand_of_request
+from .demand import Demand, demand_of_request, request_for_placement
 from .exact import solve_exact
 from .greedy import Refusal, greedy
 from .problem import Problem, Usage, evaluate, format_rate, format_size
@@ -178,7 +177,7 @@ def place_descriptions(descriptions: Mapping[str, dict[str, Any]], topology: nx.
 
     Nothing is written unless every vnode is placed. Raises as ``place``, and ValidationError for a bad description.
     """
-    requests = [parse_vnode(name, desc) for name, desc in descriptions.items()]
+    requests = [request_for_placement(name, desc) for name, desc in descriptions.items()]
     fixed = fixed or {}
     clash = sorted(r.name for r in requests if r.name in fixed)
     if clash:

@@ -55,7 +55,8 @@ def _cores(field: str, value: object) -> int | None:
 def _node(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(attrs) - _NODE_KEYS)
     if unknown:
-        raise ValidationError(f"topology node {name!r}", unknown[0], f"unknown attribute; allowed: {', '.join(sorted(_NODE_KEYS))}")
+        raise ValidationError(f"topology node {name!r}", unknown[0],
+                              f"unknown attribute; allowed: {', '.join(sorted(_NODE_KEYS))}")
     kind = _first(attrs, "kind", "type")
     ip = attrs.get("ip")
     if kind is None:
@@ -79,7 +80,8 @@ def _node(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
 def _edge(u: str, v: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(attrs) - _EDGE_KEYS)
     if unknown:
-        raise ValidationError(f"topology link {u}--{v}", unknown[0], f"unknown attribute; allowed: {', '.join(sorted(_EDGE_KEYS))}")
+        raise ValidationError(f"topology link {u}--{v}", unknown[0],
+                              f"unknown attribute; allowed: {', '.join(sorted(_EDGE_KEYS))}")
     rate = _first(attrs, "capacity_bps", "bandwidth")
     return {"capacity_bps": None if rate is None else parse_rate(rate, f"topology link {u}--{v} bandwidth")}
 
@@ -91,7 +93,8 @@ def physical_topology(graph: nx.Graph) -> nx.Graph:
         ValidationError: a bad attribute, parallel links, no pnode, or pnodes not all connected.
     """
     if graph.is_multigraph():
-        raise ValidationError("physical topology", "parallel links", "give one link per pair of nodes, with their total bandwidth")
+        raise ValidationError("physical topology", "parallel links",
+                              "give one link per pair of nodes, with their total bandwidth")
     topo = nx.Graph()
     for name in sorted(graph.nodes, key=str):
         if not isinstance(name, str) or not name:

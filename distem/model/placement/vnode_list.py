@@ -14,16 +14,17 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ValidationError
-from ..descriptions import parse_vnode
+from .demand import request_for_placement
 
 __all__ = ["vnodes_from_list"]
 
 _KEYS = {"name", "bandwidth", "cpu", "memory", "host"}
 
 
-def vnodes_from_list(entries: object, image: str, vnetwork: str = "testnet", iface: str = "if0",
+def vnodes_from_list(entries: object, image: str | None = None, vnetwork: str = "testnet", iface: str = "if0",
                      shared: bool = True, field: str = "vnodes list") -> dict[str, dict[str, Any]]:
-    """``{name: description}`` in the list's order, each checked as ``vnode_create`` would.
+    """``{name: description}`` in the list's order, each checked as ``vnode_create`` would. Without an
+    ``image``, the descriptions can be placed, and need one ('vfilesystem': {'image': ...}) to be created.
 
     Raises:
         ValidationError: not a list of ``{name, bandwidth, cpu}``, a duplicate name, or a bad value.
@@ -47,13 +48,14 @@ def vnodes_from_list(entries: object, image: str, vnetwork: str = "testnet", ifa
         viface: dict[str, Any] = {"name": iface, "vnetwork": vnetwork}
         if entry.get("bandwidth") is not None:
             viface["output"] = {"bandwidth": {"rate": entry["bandwidth"]}}
-        desc: dict[str, Any] = {"vfilesystem": {"image": image, "shared": shared}, "vifaces": [viface]}
+        fs = {"image": image, "shared": shared} if image is not None else {"shared": shared}
+        desc: dict[str, Any] = {"vfilesystem": fs, "vifaces": [viface]}
         if cpu > 0:
             desc["vcpu"] = {"corenb": cpu, "val": 1, "unit": "ratio"}
         if entry.get("memory") is not None:
             desc["vmem"] = {"hard_limit": entry["memory"]}
         if entry.get("host") is not None:
             desc["host"] = entry["host"]
-        parse_vnode(name, desc)  # the same checks as vnode_create, reported on this entry's name
+        request_for_placement(name, desc)  # vnode_create's checks, reported on this entry's name
         out[name] = desc
     return out
