@@ -65,7 +65,8 @@ def test_yaml_data_and_graph_give_the_same_topology():
 @pytest.mark.parametrize("text, words", [
     ("graph G { a [ip=1, cpu=four]; }", "cpu"),
     ("graph G { a [ip=1]; b [ip=2]; a -- b [bandwidth=fast]; }", "bandwidth"),
-    ("graph G { a [ip=1, colour=red]; }", "unknown attribute"),
+    ("graph G { a [ip=1, colour=red]; }", "unknown attribute; allowed: cores, cpu, ip, kind, memory"),
+    ("graph G { a [ip=1]; b [ip=2]; a -- b [bandwith=1]; }", "unknown attribute; allowed: bandwidth, capacity_bps"),
     ("graph G { a [ip=1]; b [ip=2]; }", "no path"),
     ("graph G { s1 -- s2; }", "no pnode"),
     ("this is not dot", "not valid DOT"),

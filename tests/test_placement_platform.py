@@ -84,3 +84,10 @@ def test_place_chooses_again_what_it_chose_but_keeps_what_was_given(platform, bu
     platform.load_physical_topo(ONE_PNODE)
     assert platform.place().vnodes["pinned"].to_dict() == {"a": False, "b": True}
     assert platform.place().vnodes["pinned"].to_dict() == {"a": False, "b": True}
+
+
+def test_descriptions_given_to_place_are_created_where_placed(platform, busybox):
+    platform.vnetwork("vnet", "10.144.0.0/24")
+    desc = {"vfilesystem": {"image": busybox}, "vifaces": [{"name": "if0", "vnetwork": "vnet"}]}
+    assert platform.place({"x": desc}).hosts == {"x": "local"} and desc["host"] == "local"
+    assert platform.vnode_create("x", desc)["host"] == "local"

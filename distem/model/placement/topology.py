@@ -29,8 +29,11 @@ __all__ = ["DEFAULT_LINK_BPS", "physical_topology", "star_topology", "topology_f
 
 DEFAULT_LINK_BPS = 10**9  # what Distem's own tests give a pnode's link: 1 Gbit/s
 _PNODE_KINDS, _SWITCH_KINDS = {"host", "pnode"}, {"switch", "router"}
-_NODE_KEYS = {"kind", "type", "cores", "cpu", "memory", "memory_bytes", "ip", "label", "pos"}
-_EDGE_KEYS = {"capacity_bps", "bandwidth", "label"}
+# Graphviz's presentation attributes are accepted and ignored; anything else unknown is likely a typo.
+_DRAWING = {"label", "xlabel", "pos", "shape", "color", "fillcolor", "style", "fontname", "fontsize", "fontcolor",
+            "width", "height", "penwidth", "tooltip", "weight", "len"}
+_NODE_KEYS = {"kind", "type", "cores", "cpu", "memory", "memory_bytes", "ip"} | _DRAWING
+_EDGE_KEYS = {"capacity_bps", "bandwidth"} | _DRAWING
 
 
 def _first(attrs: Mapping[str, Any], *keys: str) -> Any:
@@ -56,7 +59,8 @@ def _node(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(attrs) - _NODE_KEYS)
     if unknown:
         raise ValidationError(f"topology node {name!r}", unknown[0],
-                              f"unknown attribute; allowed: {', '.join(sorted(_NODE_KEYS))}")
+                              f"unknown attribute; allowed: {', '.join(sorted(_NODE_KEYS - _DRAWING))} "
+                              "(and Graphviz's drawing attributes)")
     kind = _first(attrs, "kind", "type")
     ip = attrs.get("ip")
     if kind is None:
@@ -81,7 +85,8 @@ def _edge(u: str, v: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(attrs) - _EDGE_KEYS)
     if unknown:
         raise ValidationError(f"topology link {u}--{v}", unknown[0],
-                              f"unknown attribute; allowed: {', '.join(sorted(_EDGE_KEYS))}")
+                              f"unknown attribute; allowed: {', '.join(sorted(_EDGE_KEYS - _DRAWING))} "
+                              "(and Graphviz's drawing attributes)")
     rate = _first(attrs, "capacity_bps", "bandwidth")
     return {"capacity_bps": None if rate is None else parse_rate(rate, f"topology link {u}--{v} bandwidth")}
 
