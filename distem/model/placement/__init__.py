@@ -21,7 +21,8 @@ from .topology import (DEFAULT_LINK_BPS, bind_topology, physical_topology, star_
 from .vnode_list import vnodes_from_list
 
 __all__ = [
-    "Demand", "demand_of_request", "demand_of_vnode", "request_for_placement", "topology_from_dot", "vnodes_dot", "Problem", "Usage",
-    "Violation", "evaluate", "EXACT_LIMIT", "Placement", "place", "place_descriptions", "vnodes_from_list",
-    "DEFAULT_LINK_BPS", "bind_topology", "physical_topology", "star_topology", "topology_from_data", "topology_hosts",
+    "Demand", "demand_of_request", "demand_of_vnode", "request_for_placement", "topology_from_dot", "vnodes_dot",
+    "Problem", "Usage", "Violation", "evaluate", "EXACT_LIMIT", "Placement", "place", "place_descriptions",
+    "vnodes_from_list", "DEFAULT_LINK_BPS", "bind_topology", "physical_topology", "star_topology",
+    "topology_from_data", "topology_hosts",
 ]

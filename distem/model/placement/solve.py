@@ -74,32 +74,35 @@ def place(demands: Iterable[Demand], topology: nx.Graph, pinned: Mapping[str, st
         raise ValidationError("method", method, f"expected one of {', '.join(_METHODS)}")
     problem = Problem.build(demands, physical_topology(topology), pinned)
     _check_pinned(problem)
+
+    def result(hosts: Mapping[str, str], method: str, optimal: bool) -> Placement:
+        return Placement(dict(hosts), problem, evaluate(problem, hosts), method, optimal)
+
     if not problem.free:
-        return Placement(dict(problem.pinned), problem, evaluate(problem, problem.pinned), "pinned", True)
+        return result(problem.pinned, "pinned", True)
     hosts, refused = greedy(problem)
     exact = method == "exact" or (method == "auto" and len(problem.free) * len(problem.hosts) <= EXACT_LIMIT)
     if not exact:
         if refused:
             raise _error(problem, refused, "the greedy heuristic found no pnode for them (try method='exact' "
                          "for a definite answer on a small instance)")
-        return Placement(hosts, problem, evaluate(problem, hosts), "greedy", False)
+        return result(hosts, "greedy", False)
     found, status = solve_exact(problem, hint=None if refused else hosts, time_limit=time_limit)
     if found is not None:
-        usage = evaluate(problem, found)
-        if status == "feasible" and not refused and _worse(usage, found, evaluate(problem, hosts), hosts):
-            return Placement(hosts, problem, evaluate(problem, hosts), "greedy", False)  # out of time, greedy better
-        return Placement(found, problem, usage, "exact", status == "optimal")
-    if status == "infeasible" and refused:
-        raise _error(problem, refused, "no mapping exists (proven by the exact solver); a greedy pass could "
-                     "not place these")
+        best = result(found, "exact", status == "optimal")
+        if status == "feasible" and not refused:  # out of time: keep the greedy mapping if it is better
+            best = min(best, result(hosts, "greedy", False), key=_objective)
+        return best
     if refused:
-        raise _error(problem, refused, f"no mapping found within {time_limit:g} s; a greedy pass could not place these")
+        why = ("no mapping exists (proven by the exact solver)" if status == "infeasible"
+               else f"no mapping found within {time_limit:g} s")
+        raise _error(problem, refused, f"{why}; a greedy pass could not place these")
     log.warning("exact solver: %s; keeping the greedy mapping", status)
-    return Placement(hosts, problem, evaluate(problem, hosts), "greedy", False)
+    return result(hosts, "greedy", False)
 
 
-def _worse(usage: Usage, hosts: Mapping[str, str], other: Usage, other_hosts: Mapping[str, str]) -> bool:
-    return (usage.cross_bps, len(set(hosts.values()))) > (other.cross_bps, len(set(other_hosts.values())))
+def _objective(placement: Placement) -> tuple[int, int]:
+    return placement.cross_bps, placement.pnodes_used
 
 
 def _check_pinned(problem: Problem) -> None:
