@@ -229,6 +229,14 @@ def test_bandwidth_names_the_link():
     assert "switch->p" in str(err.value) and "no mapping exists" in str(err.value)
 
 
+def test_the_message_is_short_and_the_attributes_complete():
+    with pytest.raises(MappingError) as err:
+        place([vnode(f"n{i}", 4) for i in range(12)], star(6, cores=4), method="greedy")
+    assert len(err.value.vnodes) == 6 and "and 2 more: " in str(err.value)
+    assert "and 2 more" in str(err.value).splitlines()[1]  # 6 pnodes refused each, 4 listed
+    assert err.value.reasons["n6"] == ["cores on pnodes " + ", ".join(f"p{i} (needs 4, 0 left)" for i in range(1, 7))]
+
+
 def test_overloaded_pins_are_reported_as_such():
     with pytest.raises(MappingError, match="pinned vnodes alone") as err:
         place([vnode("a", 3), vnode("b", 3)], star(2, cores=4), {"a": "p1", "b": "p1"})
@@ -252,3 +260,24 @@ def test_place_descriptions_writes_hosts_only_on_success():
     with pytest.raises(MappingError):
         place_descriptions(small, star(3, cores=2, link=10 * G))
     assert not any("host" in d for d in small.values())
+
+
+SCRIPT = """
+import random
+from distem.model.placement import Demand, place, star_topology
+rng = random.Random(5)
+demands = [Demand(name=f"v{i}", cores=rng.randint(1, 3), outputs=((rng.choice("AB"), rng.choice([10, 300]) * 10**6),))
+           for i in range(40)]
+topo = star_topology({f"p{i}": (16, None) for i in range(6)}, 10**10)
+print(sorted(place(demands[:8], topo, method="exact").hosts.items()), sorted(place(demands, topo).hosts.items()))
+"""
+
+
+def test_mappings_are_the_same_under_any_hash_seed():
+    import os
+    import subprocess
+    import sys
+
+    outputs = {subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(outputs) == 1

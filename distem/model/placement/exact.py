@@ -125,8 +125,8 @@ class _Traffic:
         if (senders, receivers) not in self.products:
             r = self.model.new_int_var(0, self.max_sent, "R")
             c = self.model.new_int_var(0, self.max_count, "C")
-            self.model.add(r == sum(self.sent[h] for h in senders))
-            self.model.add(c == sum(self.count[h] for h in receivers))
+            self.model.add(r == sum(self.sent[h] for h in sorted(senders)))
+            self.model.add(c == sum(self.count[h] for h in sorted(receivers)))
             product = self.model.new_int_var(0, self.max_sent * self.max_count, "T")
             self.model.add_multiplication_equality(product, [r, c])
             self.products[senders, receivers] = product

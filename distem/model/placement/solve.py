@@ -134,36 +134,38 @@ def _describe(demand: Demand) -> str:
 _SHOWN = 4  # items per constraint, vnodes in the message: past these, a count (the attributes keep all)
 
 
-def _listed(items: list[str]) -> str:
-    more = len(items) - _SHOWN
-    return ", ".join(items[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+def _listed(items: list[str], shown: int | None) -> str:
+    more = len(items) - shown if shown is not None else 0
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
-def _reasons(refusals: list[Refusal]) -> list[str]:
+def _reasons(refusals: list[Refusal], shown: int | None = None) -> list[str]:
     """One line per constraint: "cores on pnodes p1 (needs 2, 1 left), p2 (...)", and for a link, the
-    pnodes from which it binds: "bandwidth on link sw->p3 (with it on p1, p2: needs 2 Gbit/s, 1 Gbit/s left)"."""
+    pnodes from which it binds: "bandwidth on link sw->p3 (with it on p1, p2: needs 2 Gbit/s, 1 Gbit/s left)".
+    ``shown``: how many pnodes or links to list per line (all: None)."""
     lines = []
     for kind in ("cores", "memory"):
         items = [str(r) for r in sorted(refusals, key=lambda r: r.pnode) if r.kind == kind]
         if items:
-            lines.append(f"{kind} on pnode{'s' if len(items) > 1 else ''} {_listed(items)}")
+            lines.append(f"{kind} on pnode{'s' if len(items) > 1 else ''} {_listed(items, shown)}")
     links = sorted({r.where for r in refusals if r.kind == "bandwidth"})
     items = []
     for link in links:
         group = sorted((r for r in refusals if r.kind == "bandwidth" and r.where == link), key=lambda r: r.need)
         fmt = format_rate
-        items.append(f"{link} (with it on {_listed([r.pnode for r in group])}: needs "
+        items.append(f"{link} (with it on {_listed([r.pnode for r in group], shown)}: needs "
                      f"{fmt(group[0].need)}{'+' if group[-1].need > group[0].need else ''}, "
                      f"{fmt(max(group[0].free, 0))} left)")
     if items:
-        lines.append(f"bandwidth on link{'s' if len(items) > 1 else ''} {_listed(items)}")
+        lines.append(f"bandwidth on link{'s' if len(items) > 1 else ''} {_listed(items, shown)}")
     return lines
 
 
 def _error(problem: Problem, refused: dict[str, list[Refusal]], why: str) -> MappingError:
     names = sorted(refused)
     reasons = {v: _reasons(refused[v]) for v in names}
-    lines = [f"  {v} ({_describe(problem.demands[v])}): " + "; ".join(reasons[v]) for v in names[:_SHOWN]]
+    lines = [f"  {v} ({_describe(problem.demands[v])}): " + "; ".join(_reasons(refused[v], _SHOWN))
+             for v in names[:_SHOWN]]
     if len(names) > _SHOWN:
         lines.append(f"  and {len(names) - _SHOWN} more: {', '.join(names[_SHOWN:_SHOWN + 20])}"
                      + (", ..." if len(names) > _SHOWN + 20 else "") + " (all in .vnodes and .reasons)")
