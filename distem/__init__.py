@@ -17,10 +17,13 @@ from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, 
                      ValidationError)
 from .model import PNode
 from .platform import Platform
+from .platform.placement_calls import place, plot_physical_topology, plot_virtual_topology
+from .platform.topology_files import load_physical_topo, load_vnodes_yaml
 
 __version__ = "0.1.0"
 __all__ = [
     "Platform", "PNode", "images",
+    "load_physical_topo", "load_vnodes_yaml", "place", "plot_physical_topology", "plot_virtual_topology",
     "DistemError", "ValidationError", "NotFoundError", "AlreadyExistsError", "CommandError", "MappingError",
     "AgentError",
 ]

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 __all__ = [
     "DistemError",
     "ValidationError",
@@ -67,7 +69,17 @@ class CommandError(DistemError):
 
 
 class MappingError(DistemError):
-    """The vnodes cannot be placed on the pnodes under the given constraints."""
+    """The vnodes cannot be placed on the pnodes under the given constraints.
+
+    ``vnodes``: those that could not be placed; ``reasons``: for each, the binding constraint
+    on each pnode, e.g. ``["cores on p1 (needs 2, 1 left)", "bandwidth on link p2->sw (...)"]``.
+    """
+
+    def __init__(self, message: str, vnodes: Sequence[str] = (),
+                 reasons: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.vnodes = list(vnodes)
+        self.reasons = {name: list(why) for name, why in (reasons or {}).items()}
+        super().__init__(message)
 
 
 class AgentError(DistemError):

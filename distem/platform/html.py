@@ -45,3 +45,14 @@ def dict_html(title: str, data: dict[str, Any]) -> str:
     rows = "".join(f"<tr><th style='text-align:left'>{_html.escape(str(k))}</th>"
                    f"<td>{_html.escape(str(v))}</td></tr>" for k, v in data.items())
     return f"<div class='distem'><b>{_html.escape(title)}</b><table>{rows}</table></div>"
+
+
+def placement_html(head: str, vnodes: pd.DataFrame, pnodes: pd.DataFrame, links: pd.DataFrame) -> str:
+    try:
+        return (f"{_STYLE}<div class='distem'><b>{_html.escape(head)}</b>"
+                f"<pre class='distem-text'>{_html.escape(head)}</pre>"
+                + _section("vnodes", vnodes, True) + _section("pnodes", pnodes, True) + _section("links", links)
+                + "</div>")
+    except Exception:  # a broken display must never break the notebook
+        log.exception("rendering the placement failed")
+        return pre(head)

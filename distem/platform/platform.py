@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+import networkx as nx
 import pandas as pd
 
 from ..errors import AgentError, CommandError, ValidationError
@@ -31,6 +32,8 @@ from .builders import VNetworkHandle, VNodeHandle
 from .distem_calls import DistemCalls
 from .link_calls import LinkCalls
 from .matrix_calls import MatrixCalls
+from .placement_calls import PlacementCalls
+from .placement_view import PlacementView
 from .resource_calls import ResourceCalls
 from .progress import Progress
 from .session import PnodeSession
@@ -46,7 +49,7 @@ def _as_argv(command: Argv) -> list[str]:
     return [str(a) for a in command]
 
 
-class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls):
+class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCalls):
     """An emulated platform: vnodes (LXC containers) on vnetworks, spread over pnodes.
 
     Args:
@@ -78,6 +81,9 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls):
         self.progress = progress
         self._images: dict[tuple[str, int, int], str] = {}
         self._pending: dict[str, VNodeHandle] = {}
+        self._topology: nx.Graph | None = None  # load_physical_topo's; None: from the pnodes' facts
+        self._placed: dict[str, str] = {}  # the pnodes place() chose, so that it may choose again
+        self.placement: PlacementView | None = None  # the last place()'s result
         self.sessions: dict[str, PnodeSession] = {}
         self._closed = False
         self._matrix_applied: dict[tuple[str, int], DeviceMatrix] = {}  # what each ifb holds of the matrix
