@@ -57,11 +57,15 @@ class MatrixCalls(_Base):
         self._check_open()
         wanted = merge(self.model.latencies, cells)
         for src in {s for s, _ in cells}:
-            vnode = self.model.vnode(src)
-            if self.backend(vnode.host) != "netem" and any(wanted.get((src, d)) for _, d in cells):
-                raise ValidationError(f"latencies from {src}", "(matrix)", f"pnode {vnode.host}'s kernel has no "
-                                      "sch_netem; the latency matrix needs it there")
+            self._check_matrix_backend(src, any(wanted.get((src, d)) for _, d in cells))
         self._apply_cells(wanted)
+
+    def _check_matrix_backend(self, source: str, has_cells: bool) -> None:
+        """Cells from a running vnode need sch_netem on its pnode (stored ones wait for its start)."""
+        vnode = self.model.vnode(source)
+        if has_cells and self.model.status[source] in (RUNNING, FROZEN) and self.backend(vnode.host) != "netem":
+            raise ValidationError(f"latencies from {source}", "(matrix)", f"pnode {vnode.host}'s kernel has no "
+                                  "sch_netem; the latency matrix needs it there")
 
     def _apply_cells(self, wanted: Cells) -> None:
         tables = destinations(self.model.vnodes, wanted)

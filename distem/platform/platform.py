@@ -162,6 +162,9 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         for name in names:
             vnode = self.model.vnode(name)
             carrying = frozenset(i for (source, i), table in tables.items() if source == name and table)
+            if carrying and self.backend(vnode.host) != "netem":
+                raise ValidationError(f"latencies from {name}", "(matrix)", f"pnode {vnode.host}'s kernel has no "
+                                      "sch_netem; the latency matrix needs it there")
             ops = list(vnode_shaping(self.id, vnode, self.backend(vnode.host), fresh, carrying))
             if carrying or any(key[0] == name for key in self._matrix_applied):
                 changes, states = self._matrix_ops(vnode, tables, fresh, limits_changed=not fresh, shaped=True)
