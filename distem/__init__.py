@@ -21,9 +21,19 @@ from .platform.placement_calls import place, plot_physical_topology, plot_virtua
 from .platform.topology_files import load_physical_topo, load_vnodes_yaml
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # ``distem.widgets`` after a bare ``import distem``, without loading ipydatagrid for everyone
+    if name == "widgets":
+        import importlib
+
+        return importlib.import_module(".widgets", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "Platform", "PNode", "images",
     "load_physical_topo", "load_vnodes_yaml", "place", "plot_physical_topology", "plot_virtual_topology",
     "DistemError", "ValidationError", "NotFoundError", "AlreadyExistsError", "CommandError", "MappingError",
-    "AgentError",
+    "AgentError", "widgets",
 ]

@@ -44,11 +44,23 @@ def parse_matrix(vnodes: object, matrix: object, known: Sequence[str]) -> Cells:
         for j, value in enumerate(row):
             if i == j:
                 continue
-            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) or value < 0:
+            problem = delay_problem(value)
+            if problem:
                 raise ValidationError(f"matrix[{i}][{j}] ({names[i]} -> {names[j]})", value,
-                                      "expected a finite number of milliseconds >= 0")
+                                      f"{problem}; expected a finite number of milliseconds >= 0")
             cells[(names[i], names[j])] = round(float(value) * 1000)
     return cells
+
+
+def delay_problem(value: object) -> str | None:
+    """Why ``value`` is not a one-way delay in ms (a finite number >= 0); None when it is one."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        return "not a number"
+    if math.isnan(value):
+        return "NaN"
+    if not math.isfinite(value):
+        return "infinite"
+    return "negative" if value < 0 else None
 
 
 def cells_from_frame(frame: Any, known: Sequence[str]) -> Cells:

@@ -1,0 +1,186 @@
+"""LatencyMatrixEditor as Python objects: edits through the grid's API, buttons clicked, on a real platform.
+
+On this host the vnodes are created but not started (the kernel has no sch_netem): cells are stored
+and p.latencies reflects them. Outside a kernel ipywidgets only logs an exception raised in a
+callback, so every test fails on such a log.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distem.errors import ValidationError
+from distem.frontends import matrix_edit
+
+NAMES = ["a", "b", "c", "d"]
+
+
+def said(editor) -> str:
+    """The editor's message as plain text."""
+    return html.unescape(editor.message.value)
+
+
+@pytest.fixture(autouse=True)
+def callbacks_must_not_raise(caplog):
+    with caplog.at_level(logging.WARNING, logger="traitlets"):
+        yield
+    raised = [r.getMessage() for r in caplog.records if "Exception in callback" in r.getMessage()]
+    assert raised == []
+
+
+@pytest.fixture
+def editor(platform, busybox):
+    from distem.widgets import LatencyMatrixEditor
+
+    platform.vnetwork("vnet", "10.144.0.0/24")
+    for name in NAMES:
+        platform.vnode(name).image(busybox, shared=True).iface("if0", "vnet")
+    platform.deploy(start=False)  # cells are stored; on a pnode with sch_netem they would apply on start
+    return LatencyMatrixEditor(platform)
+
+
+# -- pure helpers ---------------------------------------------------------------------
+@pytest.mark.parametrize("value, reason", [(-5, "negative"), ("-5", "negative"), ("abc", "not a number"),
+                                           (math.nan, "NaN"), ("nan", "NaN"), ("", "empty"), (None, "empty"),
+                                           (math.inf, "infinite"), (True, "not a number")])
+def test_bad_cells_are_named(value, reason):
+    assert matrix_edit.cell_problem(("a", "b"), value) == f"a → b: {value!r} is {reason}"
+    assert matrix_edit.cell_problem(("a", "a"), value) is None  # the diagonal is ignored
+
+
+def test_delays_frame_and_its_error():
+    typed = pd.DataFrame([[0, "12.5"], [-1, 0]], index=["a", "b"], columns=["a", "b"], dtype=object)
+    with pytest.raises(ValidationError, match=r"cell b -> a: -1 .*negative"):
+        matrix_edit.delays(typed)
+    typed.loc["b", "a"] = 3
+    assert matrix_edit.delays(typed).to_numpy().tolist() == [[0.0, 12.5], [3.0, 0.0]]
+
+
+def test_random_is_seeded_and_in_range():
+    one = matrix_edit.random_delays(NAMES, 5, 10, seed=7, symmetric=True)
+    assert one.equals(matrix_edit.random_delays(NAMES, 5, 10, seed=7, symmetric=True))
+    off = one.to_numpy()[~np.eye(len(NAMES), dtype=bool)]
+    assert ((off >= 5) & (off <= 10)).all() and (one.to_numpy() == one.to_numpy().T).all()
+    with pytest.raises(ValidationError, match="low <= high"):
+        matrix_edit.random_delays(NAMES, 10, 5)
+
+
+def test_csv_must_name_known_vnodes(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(",a,zz\na,0,1\nzz,1,0\n")
+    with pytest.raises(ValidationError, match="unknown vnodes: zz"):
+        matrix_edit.read_csv(path, NAMES)
+    path.write_text(",a,b\na,0,1\n")
+    with pytest.raises(ValidationError, match="same vnode names"):
+        matrix_edit.read_csv(path, NAMES)
+
+
+# -- on a platform ----------------------------------------------------------------------
+@pytest.mark.root
+def test_edit_a_cell_and_apply(editor, platform):
+    assert editor.grid.set_cell_value("b", "a", 12.5)  # column "b" (to), row "a" (from): a -> b
+    assert platform.latencies.loc["a", "b"] == 0  # nothing sent before Apply
+    assert "a → b" in said(editor) and "Not applied" in said(editor)
+    editor.apply_button.click()
+    assert platform.latencies.loc["a", "b"] == 12.5 and platform.latencies.loc["b", "a"] == 0
+    assert "Applied: 1 cell changed" in said(editor) and editor.progress.bar_style == "success"
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("bad", [-5, "abc", math.nan])
+def test_bad_values_are_named_and_change_nothing(editor, platform, bad):
+    platform.latencies = matrix_edit.filled(NAMES, 3.0)
+    editor.reload()
+    editor.grid.set_cell_value("c", "a", 7)
+    editor.grid.set_cell_value("d", "b", bad)
+    assert editor.apply_button.disabled
+    assert f"b → d: {bad!r} is" in said(editor)  # the message names the cell
+    assert not editor.apply()  # refused even when called directly
+    assert platform.latencies.equals(matrix_edit.filled(NAMES, 3.0))
+    editor.grid.set_cell_value("d", "b", "4")  # fixed: a numeric string is a delay
+    assert not editor.apply_button.disabled and editor.problems == {}
+    editor.apply_button.click()
+    assert platform.latencies.loc["a", "c"] == 7 and platform.latencies.loc["b", "d"] == 4
+
+
+@pytest.mark.root
+def test_symmetric_toggle(editor, platform):
+    editor.symmetric.value = True
+    editor.grid.set_cell_value("c", "a", 20)
+    assert editor.frame().loc["c", "a"] == 20 and editor.frame().loc["a", "c"] == 20
+    editor.symmetric.value = False
+    editor.grid.set_cell_value("a", "b", 5)
+    assert editor.frame().loc["b", "a"] == 5 and editor.frame().loc["a", "b"] == 0
+    editor.apply_button.click()
+    assert (platform.latencies.loc["a", "c"], platform.latencies.loc["c", "a"], platform.latencies.loc["b", "a"]) == (20, 20, 5)
+
+
+@pytest.mark.root
+def test_fill_random_and_csv(editor, platform, tmp_path):
+    editor.fill_value.value = 8
+    editor.fill_button.click()
+    assert platform.latencies.to_numpy().sum() == 0  # not applied yet
+    editor.apply_button.click()
+    assert platform.latencies.equals(matrix_edit.filled(NAMES, 8.0))
+
+    editor.random_low.value, editor.random_high.value, editor.random_seed.value = 10, 20, 3
+    editor.symmetric.value = True
+    editor.random_button.click()
+    editor.apply_button.click()
+    assert platform.latencies.equals(matrix_edit.random_delays(NAMES, 10, 20, seed=3, symmetric=True))
+
+    path = tmp_path / "part.csv"
+    path.write_text("from,b,c\nb,0,2.5\nc,4,0\n")  # some vnodes only: the others keep theirs
+    editor.csv_path.value = str(path)
+    editor.csv_button.click()
+    editor.apply_button.click()
+    assert (platform.latencies.loc["b", "c"], platform.latencies.loc["c", "b"]) == (2.5, 4)
+    assert platform.latencies.loc["a", "b"] == matrix_edit.random_delays(NAMES, 10, 20, seed=3, symmetric=True).loc["a", "b"]
+
+    path.write_text("from,a,zz\na,0,1\nzz,1,0\n")
+    editor.csv_button.click()
+    assert "unknown vnodes: zz" in said(editor)
+
+
+@pytest.mark.root
+def test_measure_without_running_vnodes_says_so(editor):
+    assert editor.measure() is None
+    editor.measure_button.click()
+    assert "Cannot measure: 0 of 4 vnodes are running" in said(editor)
+
+
+@pytest.mark.root
+def test_an_apply_the_platform_refuses_is_reported(editor, platform, monkeypatch):
+    def refuse(self, cells):
+        raise ValidationError("latencies from a", "(matrix)", "pnode local's kernel has no sch_netem")
+
+    monkeypatch.setattr(type(platform), "_set_cells", refuse)
+    editor.grid.set_cell_value("b", "a", 1)
+    assert not editor.apply()
+    assert "Not applied" in said(editor) and "sch_netem" in said(editor)
+    assert editor.progress.bar_style == "danger"
+
+
+@pytest.mark.root
+def test_a_hundred_vnodes(platform, busybox):
+    from distem.widgets import LatencyMatrixEditor
+
+    platform.vnetwork("vnet", "10.144.0.0/24")
+    names = [f"n{i}" for i in range(100)]
+    for name in names:
+        platform.vnode(name).image(busybox, shared=True).iface("if0", "vnet")
+    platform.deploy(start=False)
+    start = time.monotonic()
+    editor = LatencyMatrixEditor(platform)
+    editor.randomize(1, 100, seed=5)
+    editor.grid.set_cell_value("n99", "n0", 42)
+    assert editor.apply()
+    assert platform.latencies.loc["n0", "n99"] == 42 and platform.latencies.loc["n1", "n0"] > 0
+    assert time.monotonic() - start < 5, "the editor must stay responsive at N = 100"
