@@ -136,7 +136,7 @@ def heat_expression(top: float) -> str:
     top = top if math.isfinite(top) and top > 0 else 1.0
     number = "(+cell.value)"  # JS: numbers and numeric strings; NaN for anything else
     valid = f"cell.value !== null && cell.value !== '' && isFinite({number}) && {number} >= 0"
-    shade = f"'hsl(210, 80%, ' + (97 - 42 * min({number} / {top!r}, 1)) + '%)'"
+    shade = f"'hsl(210, 80%, ' + (97 - 37 * min({number} / {top!r}, 1)) + '%)'"
     return f"cell.row == cell.column ? '#e8e8e8' : ({valid} ? {shade} : '#ff8a8a')"
 
 

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CORNER = "from \\ to"  # the grid's index name, shown in its corner; never a vnode name (no spaces there)
 SHOWN_PROBLEMS = 5
+# The grid's geometry in pixels (a browser test double-clicks cells by coordinates).
+ROW_HEADER_PX, COLUMN_PX, HEADER_PX, ROW_PX = 80, 56, 20, 20
 _COLOURS = {"info": "#444", "ok": "#1a7f37", "error": "#c62828"}
 
 
@@ -52,10 +54,11 @@ class LatencyMatrixEditor(widgets.VBox):
         self._problems: dict[Cell, str] = {}
         self._mirroring = False
         self._top = 0.0
-        self.grid = DataGrid(self._grid_frame(platform.latencies), editable=True, base_column_size=56,
-                             base_row_header_size=72, selection_mode="cell",
+        self.grid = DataGrid(self._grid_frame(platform.latencies), editable=True, selection_mode="cell",
+                             base_row_header_size=ROW_HEADER_PX, base_column_size=COLUMN_PX,
+                             base_column_header_size=HEADER_PX, base_row_size=ROW_PX,
                              default_renderer=TextRenderer(horizontal_alignment="right"),
-                             layout=widgets.Layout(height=f"{min(420, 24 + 20 * (len(self._names) + 1))}px"))
+                             layout=widgets.Layout(height=f"{min(420, 24 + ROW_PX * (len(self._names) + 1))}px"))
         self.grid.on_cell_change(self._on_cell_change)
         self.symmetric = widgets.Checkbox(value=False, description="symmetric (editing i→j also sets j→i)",
                                           indent=False, layout=widgets.Layout(width="auto"))
@@ -63,6 +66,7 @@ class LatencyMatrixEditor(widgets.VBox):
                                                    layout=widgets.Layout(width="180px"))
         self.fill_button = widgets.Button(description="Fill", tooltip="every off-diagonal cell at this value")
         self.random_low = widgets.BoundedFloatText(value=5.0, min=0, max=1e6, description="random from",
+                                                   style={"description_width": "initial"},
                                                    layout=widgets.Layout(width="190px"))
         self.random_high = widgets.BoundedFloatText(value=50.0, min=0, max=1e6, description="to",
                                                     layout=widgets.Layout(width="130px"))
@@ -257,6 +261,7 @@ class LatencyMatrixEditor(widgets.VBox):
         self.grid.default_renderer.background_color = VegaExpr(matrix_edit.heat_expression(top))
 
     def _say_edited(self, what: str) -> None:
+        self.progress.bar_style, self.progress.value = "", 0  # the last Apply's result no longer holds
         if self._problems:
             self._say_problems(f"Edited: {what}. ")
         else:
