@@ -7,7 +7,6 @@ callback, so every test fails on such a log.
 
 from __future__ import annotations
 
-import html
 import logging
 import math
 import time
@@ -20,11 +19,6 @@ from distem.errors import ValidationError
 from distem.frontends import matrix_edit
 
 NAMES = ["a", "b", "c", "d"]
-
-
-def said(editor) -> str:
-    """The editor's message as plain text."""
-    return html.unescape(editor.message.value)
 
 
 @pytest.fixture(autouse=True)
@@ -87,10 +81,10 @@ def test_csv_must_name_known_vnodes(tmp_path):
 def test_edit_a_cell_and_apply(editor, platform):
     assert editor.grid.set_cell_value("b", "a", 12.5)  # column "b" (to), row "a" (from): a -> b
     assert platform.latencies.loc["a", "b"] == 0  # nothing sent before Apply
-    assert "a → b" in said(editor) and "Not applied" in said(editor)
+    assert "a → b" in editor.message_text and "Not applied" in editor.message_text
     editor.apply_button.click()
     assert platform.latencies.loc["a", "b"] == 12.5 and platform.latencies.loc["b", "a"] == 0
-    assert "Applied: 1 cell changed" in said(editor) and editor.progress.bar_style == "success"
+    assert "Applied: 1 cell changed" in editor.message_text and editor.progress.bar_style == "success"
 
 
 @pytest.mark.root
@@ -101,7 +95,7 @@ def test_bad_values_are_named_and_change_nothing(editor, platform, bad):
     editor.grid.set_cell_value("c", "a", 7)
     editor.grid.set_cell_value("d", "b", bad)
     assert editor.apply_button.disabled
-    assert f"b → d: {bad!r} is" in said(editor)  # the message names the cell
+    assert f"b → d: {bad!r} is" in editor.message_text  # the message names the cell
     assert not editor.apply()  # refused even when called directly
     assert platform.latencies.equals(matrix_edit.filled(NAMES, 3.0))
     editor.grid.set_cell_value("d", "b", "4")  # fixed: a numeric string is a delay
@@ -146,14 +140,14 @@ def test_fill_random_and_csv(editor, platform, tmp_path):
 
     path.write_text("from,a,zz\na,0,1\nzz,1,0\n")
     editor.csv_button.click()
-    assert "unknown vnodes: zz" in said(editor)
+    assert "unknown vnodes: zz" in editor.message_text
 
 
 @pytest.mark.root
 def test_measure_without_running_vnodes_says_so(editor):
     assert editor.measure() is None
     editor.measure_button.click()
-    assert "Cannot measure: 0 of 4 vnodes are running" in said(editor)
+    assert "Cannot measure: 0 of 4 vnodes are running" in editor.message_text
 
 
 @pytest.mark.root
@@ -164,7 +158,7 @@ def test_an_apply_the_platform_refuses_is_reported(editor, platform, monkeypatch
     monkeypatch.setattr(type(platform), "_set_cells", refuse)
     editor.grid.set_cell_value("b", "a", 1)
     assert not editor.apply()
-    assert "Not applied" in said(editor) and "sch_netem" in said(editor)
+    assert "Not applied" in editor.message_text and "sch_netem" in editor.message_text
     assert editor.progress.bar_style == "danger"
 
 

@@ -54,6 +54,7 @@ class LatencyMatrixEditor(widgets.VBox):
         self._problems: dict[Cell, str] = {}
         self._mirroring = False
         self._top = 0.0
+        self._text = ""
         self.grid = DataGrid(self._grid_frame(platform.latencies), editable=True, selection_mode="cell",
                              base_row_header_size=ROW_HEADER_PX, base_column_size=COLUMN_PX,
                              base_column_header_size=HEADER_PX, base_row_size=ROW_PX,
@@ -106,6 +107,11 @@ class LatencyMatrixEditor(widgets.VBox):
     def problems(self) -> dict[Cell, str]:
         """The cells that are not valid delays, with their messages."""
         return dict(self._problems)
+
+    @property
+    def message_text(self) -> str:
+        """The message under the grid (validation, Apply's and Measure's results), as plain text."""
+        return self._text
 
     def frame(self) -> pd.DataFrame:
         """The grid as the float frame ``p.latencies`` takes. Raises ValidationError naming a bad cell."""
@@ -274,6 +280,7 @@ class LatencyMatrixEditor(widgets.VBox):
                   f"disabled until fixed: " + "; ".join(shown) + (f"; and {more} more" if more > 0 else ""), "error")
 
     def _say(self, text: str, kind: str = "info") -> None:
+        self._text = text
         self.message.value = f'<span style="color:{_COLOURS[kind]}">{html.escape(text)}</span>'
         log.debug("%s", text)
 
