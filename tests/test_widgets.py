@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from distem.errors import ValidationError
+from distem.model import RUNNING
 from distem.frontends import matrix_edit
 
 NAMES = ["a", "b", "c", "d"]
@@ -178,3 +179,40 @@ def test_a_hundred_vnodes(platform, busybox):
     assert editor.apply()
     assert platform.latencies.loc["n0", "n99"] == 42 and platform.latencies.loc["n1", "n0"] > 0
     assert time.monotonic() - start < 5, "the editor must stay responsive at N = 100"
+
+
+@pytest.mark.root
+def test_measure_shows_requested_and_measured(editor, platform, monkeypatch):
+    """The display path, with a measurement made up from the requested RTTs (this host can't start
+    vnodes that carry a matrix); test_measure_on_running_vnodes measures for real where it can."""
+    platform.latencies = matrix_edit.filled(NAMES, 5.0)
+    for name in NAMES:
+        monkeypatch.setitem(platform.model.status, name, RUNNING)
+
+    def compare(vnodes, count):
+        rows = [{"from": s, "to": d, "requested_rtt_ms": 10.0, "measured_rtt_ms": 10.4, "error_ms": 0.4}
+                for s in vnodes for d in vnodes if s != d]
+        return pd.DataFrame(rows).set_index(["from", "to"])
+
+    plotted = []
+    plot = platform.plot_latencies
+    monkeypatch.setattr(platform, "compare_latencies", compare)
+    monkeypatch.setattr(platform, "plot_latencies", lambda measured: plotted.append(measured) or plot(measured))
+    compared = editor.measure()
+    assert len(compared) == 12
+    assert "Measured 12 pairs" in editor.message_text and "median 0.40 ms" in editor.message_text
+    (measured,) = plotted  # the heatmaps got the measured matrix, vnodes in order, diagonal empty
+    assert list(measured.index) == NAMES == list(measured.columns)
+    assert measured.loc["a", "b"] == 10.4 and np.isnan(measured.loc["a", "a"])
+
+
+@pytest.mark.root
+def test_measure_on_running_vnodes(editor, platform):
+    platform.latencies = matrix_edit.filled(NAMES, 5.0)
+    try:
+        platform.vnodes_start()
+    except ValidationError as exc:
+        pytest.skip(f"this pnode can't delay packets per destination: {exc}")
+    compared = editor.measure()
+    assert compared is not None, editor.message_text
+    assert compared["measured_rtt_ms"].median() == pytest.approx(10, abs=1.5)
