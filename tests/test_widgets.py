@@ -8,6 +8,7 @@ callback, so every test fails on such a log.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 import math
 import time
 
@@ -114,7 +115,8 @@ def test_symmetric_toggle(editor, platform):
     editor.grid.set_cell_value("a", "b", 5)
     assert editor.frame().loc["b", "a"] == 5 and editor.frame().loc["a", "b"] == 0
     editor.apply_button.click()
-    assert (platform.latencies.loc["a", "c"], platform.latencies.loc["c", "a"], platform.latencies.loc["b", "a"]) == (20, 20, 5)
+    got = platform.latencies
+    assert (got.loc["a", "c"], got.loc["c", "a"], got.loc["b", "a"]) == (20, 20, 5)
 
 
 @pytest.mark.root
@@ -129,7 +131,8 @@ def test_fill_random_and_csv(editor, platform, tmp_path):
     editor.symmetric.value = True
     editor.random_button.click()
     editor.apply_button.click()
-    assert platform.latencies.equals(matrix_edit.random_delays(NAMES, 10, 20, seed=3, symmetric=True))
+    randomized = matrix_edit.random_delays(NAMES, 10, 20, seed=3, symmetric=True)
+    assert platform.latencies.equals(randomized)
 
     path = tmp_path / "part.csv"
     path.write_text("from,b,c\nb,0,2.5\nc,4,0\n")  # some vnodes only: the others keep theirs
@@ -137,11 +140,17 @@ def test_fill_random_and_csv(editor, platform, tmp_path):
     editor.csv_button.click()
     editor.apply_button.click()
     assert (platform.latencies.loc["b", "c"], platform.latencies.loc["c", "b"]) == (2.5, 4)
-    assert platform.latencies.loc["a", "b"] == matrix_edit.random_delays(NAMES, 10, 20, seed=3, symmetric=True).loc["a", "b"]
+    assert platform.latencies.loc["a", "b"] == randomized.loc["a", "b"]  # not in the CSV: kept
 
     path.write_text("from,a,zz\na,0,1\nzz,1,0\n")
     editor.csv_button.click()
     assert "unknown vnodes: zz" in editor.message_text
+
+    upload = b"from,a,d\na,0,-1\nd,6,0\n"  # as the browser sends a file: a bad cell stays, named
+    editor.csv_upload.value = ({"name": "m.csv", "type": "text/csv", "size": len(upload), "content": memoryview(upload),
+                                "last_modified": datetime.now()},)
+    assert editor.problems == {("a", "d"): "a → d: -1 is negative"} and editor.apply_button.disabled
+    assert editor.csv_upload.value == ()
 
 
 @pytest.mark.root

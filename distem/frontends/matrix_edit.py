@@ -44,13 +44,8 @@ def cell_value(value: object) -> float:
 
 def cell_problem(cell: Cell, value: object) -> str | None:
     """The message for a bad off-diagonal cell, naming it; None when it holds a delay."""
-    if cell[0] == cell[1]:
-        return None  # the diagonal is ignored, as by p.latencies
-    try:
-        cell_value(value)
-    except ValueError as exc:
-        return f"{cell[0]} → {cell[1]}: {value!r} is {exc}"
-    return None
+    reason = _reason(cell, value)
+    return f"{cell[0]} → {cell[1]}: {_plain(value)!r} is {reason}" if reason else None
 
 
 def problems(frame: pd.DataFrame) -> dict[Cell, str]:
@@ -70,12 +65,12 @@ def delays(frame: pd.DataFrame) -> pd.DataFrame:
     Raises:
         ValidationError: a cell is not a finite number >= 0 (the first one is named, with the count).
     """
-    bad = problems(frame)
+    bad = sorted(problems(frame))
     if bad:
-        (src, dst), message = min(bad.items())
+        src, dst = bad[0]
+        value = frame.loc[src, dst]
         more = f" ({len(bad) - 1} more bad cells)" if len(bad) > 1 else ""
-        raise ValidationError(f"cell {src} -> {dst}", frame.loc[src, dst], f"{message.split(': ', 1)[1]}; "
-                              f"{ALLOWED}{more}")
+        raise ValidationError(f"cell {src} -> {dst}", _plain(value), f"{_reason((src, dst), value)}; {ALLOWED}{more}")
     values = [[0.0 if s == d else cell_value(v) for d, v in zip(frame.columns, row)]
               for s, row in zip(frame.index, frame.itertuples(index=False))]
     return pd.DataFrame(values, index=pd.Index(frame.index, name="from"), columns=pd.Index(frame.columns, name="to"))
@@ -138,6 +133,20 @@ def heat_expression(top: float) -> str:
     valid = f"cell.value !== null && cell.value !== '' && isFinite({number}) && {number} >= 0"
     shade = f"'hsl(210, 80%, ' + (97 - 37 * min({number} / {top!r}, 1)) + '%)'"
     return f"cell.row == cell.column ? '#e8e8e8' : ({valid} ? {shade} : '#ff8a8a')"
+
+
+def _reason(cell: Cell, value: object) -> str | None:
+    if cell[0] == cell[1]:
+        return None  # the diagonal is ignored, as by p.latencies
+    try:
+        cell_value(value)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _plain(value: object) -> object:
+    return value.item() if isinstance(value, np.generic) else value  # shown as -1, not np.int64(-1)
 
 
 def _name(source: object) -> str:

@@ -18,7 +18,7 @@ import pandas as pd
 from IPython.display import display
 from ipydatagrid import DataGrid, TextRenderer, VegaExpr
 
-from ..errors import DistemError
+from ..errors import DistemError, ValidationError
 from ..model import RUNNING
 from . import matrix_edit
 from .matrix_edit import Cell
@@ -50,37 +50,35 @@ class LatencyMatrixEditor(widgets.VBox):
 
     def __init__(self, platform: Platform, count: int = 5, **kwargs: Any) -> None:
         self.platform, self.count = platform, count
-        self._names = [str(n) for n in platform.latencies.index]
+        current = platform.latencies
+        self._names = [str(n) for n in current.index]
         self._problems: dict[Cell, str] = {}
         self._mirroring = False
         self._top = 0.0
         self._text = ""
-        self.grid = DataGrid(self._grid_frame(platform.latencies), editable=True, selection_mode="cell",
+        self.grid = DataGrid(self._grid_frame(current), editable=True, selection_mode="cell",
                              base_row_header_size=ROW_HEADER_PX, base_column_size=COLUMN_PX,
                              base_column_header_size=HEADER_PX, base_row_size=ROW_PX,
                              default_renderer=TextRenderer(horizontal_alignment="right"),
                              layout=widgets.Layout(height=f"{min(420, 24 + ROW_PX * (len(self._names) + 1))}px"))
         self.grid.on_cell_change(self._on_cell_change)
         self.symmetric = widgets.Checkbox(value=False, description="symmetric (editing i→j also sets j→i)",
-                                          indent=False, layout=widgets.Layout(width="auto"))
-        self.fill_value = widgets.BoundedFloatText(value=10.0, min=0, max=1e6, description="fill (ms)",
-                                                   layout=widgets.Layout(width="180px"))
+                                          indent=False, layout=_width("auto"))
+        delay = {"min": 0, "max": 1e6}  # the helpers' own fields can't go negative
+        self.fill_value = widgets.BoundedFloatText(value=10.0, description="fill (ms)", layout=_width(180), **delay)
         self.fill_button = widgets.Button(description="Fill", tooltip="every off-diagonal cell at this value")
-        self.random_low = widgets.BoundedFloatText(value=5.0, min=0, max=1e6, description="random from",
-                                                   style={"description_width": "initial"},
-                                                   layout=widgets.Layout(width="190px"))
-        self.random_high = widgets.BoundedFloatText(value=50.0, min=0, max=1e6, description="to",
-                                                    layout=widgets.Layout(width="130px"))
-        self.random_seed = widgets.IntText(value=1, description="seed", layout=widgets.Layout(width="130px"))
+        self.random_low = widgets.BoundedFloatText(value=5.0, description="random from", layout=_width(190),
+                                                   style={"description_width": "initial"}, **delay)
+        self.random_high = widgets.BoundedFloatText(value=50.0, description="to", layout=_width(130), **delay)
+        self.random_seed = widgets.IntText(value=1, description="seed", layout=_width(130))
         self.random_button = widgets.Button(description="Random", tooltip="uniform delays in the range (ms)")
         self.csv_upload = widgets.FileUpload(accept=".csv", multiple=False, description="Upload CSV")
-        self.csv_path = widgets.Text(placeholder="or a path on the kernel's machine", layout=widgets.Layout(width="280px"))
-        self.csv_button = widgets.Button(description="Load CSV", tooltip="rows/columns: vnode names (p.latencies.to_csv())")
-        self.apply_button = widgets.Button(description="Apply", button_style="primary",
-                                           tooltip="p.latencies = the grid")
+        self.csv_path = widgets.Text(placeholder="or a path on the kernel's machine", layout=_width(280))
+        self.csv_button = widgets.Button(description="Load CSV", tooltip="written by p.latencies.to_csv()")
+        self.apply_button = widgets.Button(description="Apply", button_style="primary", tooltip="p.latencies = grid")
         self.reload_button = widgets.Button(description="Reload", tooltip="discard edits: show p.latencies")
-        self.measure_button = widgets.Button(description="Measure", tooltip="requested vs measured RTT (running vnodes)")
-        self.progress = widgets.IntProgress(value=0, min=0, max=3, description="", layout=widgets.Layout(width="160px"))
+        self.measure_button = widgets.Button(description="Measure", tooltip="requested vs measured RTT")
+        self.progress = widgets.IntProgress(value=0, min=0, max=3, layout=_width(160))
         self.message = widgets.HTML()
         self.output = widgets.Output()
         self.fill_button.on_click(lambda _: self._guarded(lambda: self.fill(self.fill_value.value)))
@@ -118,12 +116,18 @@ class LatencyMatrixEditor(widgets.VBox):
         return matrix_edit.delays(self._typed())
 
     def set_frame(self, frame: pd.DataFrame) -> None:
-        """Show ``frame``'s cells (some or all vnodes) in the grid; other cells keep theirs."""
+        """Show ``frame``'s cells (some or all vnodes) in the grid; other cells keep theirs (not applied yet).
+
+        Raises:
+            ValidationError: a row or column is not a vnode of the grid.
+        """
         typed = self._typed()
         rows, cols = [str(n) for n in frame.index], [str(n) for n in frame.columns]
+        unknown = sorted(set(rows + cols) - set(self._names))
+        if unknown:
+            raise ValidationError("latencies", ", ".join(unknown[:5]), "no such vnode in the grid")
         typed.loc[rows, cols] = frame.to_numpy(dtype=object)
-        self.grid.data = self._grid_frame(typed)
-        self._recheck()
+        self._show(typed)
 
     def fill(self, value: float) -> None:
         """Every off-diagonal cell at ``value`` ms (not applied yet)."""
@@ -143,8 +147,7 @@ class LatencyMatrixEditor(widgets.VBox):
 
     def reload(self) -> None:
         """Discard edits: show what the platform holds."""
-        self.grid.data = self._grid_frame(self.platform.latencies)
-        self._recheck()
+        self._show(self.platform.latencies)
         self._say("Showing p.latencies.")
 
     # -- apply and measure -------------------------------------------------------------
@@ -169,8 +172,7 @@ class LatencyMatrixEditor(widgets.VBox):
             self._say(f"Not applied: {exc}", "error")
             return False
         changed = int((after.reindex_like(before) != before).to_numpy().sum())
-        self.grid.data = self._grid_frame(after)  # what the platform now holds (rounded to µs)
-        self._recheck()
+        self._show(after)  # what the platform now holds (rounded to µs; vnodes added since included)
         self.progress.value, self.progress.bar_style = 3, "success"
         self._say(f"Applied: {_cells(changed)} changed in {time.monotonic() - start:.2f} s.", "ok")
         return True
@@ -224,6 +226,7 @@ class LatencyMatrixEditor(widgets.VBox):
         files = change["new"]
         if files:
             self._guarded(lambda: self.load_csv(bytes(files[0]["content"])))
+            self.csv_upload.value = ()  # so that uploading the same file again loads it again
 
     def _guarded(self, action: Any) -> None:
         """Run a helper from a button; its ValidationError (bad parameter or CSV) is shown, not raised."""
@@ -238,6 +241,11 @@ class LatencyMatrixEditor(widgets.VBox):
         frame.index = [str(n) for n in frame.index]
         frame.columns = [str(n) for n in frame.columns]
         return frame.loc[self._names, self._names]
+
+    def _show(self, frame: pd.DataFrame) -> None:
+        self._names = [str(n) for n in frame.index]
+        self.grid.data = self._grid_frame(frame)
+        self._recheck()
 
     def _grid_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.astype(object)
@@ -283,6 +291,10 @@ class LatencyMatrixEditor(widgets.VBox):
         self._text = text
         self.message.value = f'<span style="color:{_COLOURS[kind]}">{html.escape(text)}</span>'
         log.debug("%s", text)
+
+
+def _width(px: int | str) -> widgets.Layout:
+    return widgets.Layout(width=f"{px}px" if isinstance(px, int) else px)
 
 
 def _cells(n: int) -> str:
