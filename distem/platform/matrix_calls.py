@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
@@ -42,10 +43,11 @@ class MatrixCalls(_Base):
     def latencies(self) -> pd.DataFrame:
         """The requested one-way delays (ms) between every pair of vnodes; set it with a DataFrame."""
         names = list(self.model.vnodes)
-        frame = pd.DataFrame(0.0, index=pd.Index(names, name="from"), columns=pd.Index(names, name="to"))
+        position = {name: i for i, name in enumerate(names)}
+        values = np.zeros((len(names), len(names)))  # filled as an array: .loc per cell takes ~1 s at N = 100
         for (src, dst), us in self.model.latencies.items():
-            frame.loc[src, dst] = us / 1000
-        return frame
+            values[position[src], position[dst]] = us / 1000
+        return pd.DataFrame(values, index=pd.Index(names, name="from"), columns=pd.Index(names, name="to"))
 
     @latencies.setter
     def latencies(self, frame: pd.DataFrame) -> None:
