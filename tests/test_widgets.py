@@ -84,9 +84,14 @@ def test_edit_a_cell_and_apply(editor, platform):
     assert editor.grid.set_cell_value("b", "a", 12.5)  # column "b" (to), row "a" (from): a -> b
     assert platform.latencies.loc["a", "b"] == 0  # nothing sent before Apply
     assert "a → b" in editor.message_text and "Not applied" in editor.message_text
+    shown = editor.grid._data
     editor.apply_button.click()
     assert platform.latencies.loc["a", "b"] == 12.5 and platform.latencies.loc["b", "a"] == 0
     assert "Applied: 1 cell changed" in editor.message_text and editor.progress.bar_style == "success"
+    assert editor.grid._data is shown  # the grid already showed what the platform holds: not re-sent
+    editor.grid.set_cell_value("c", "a", "3.0004")
+    editor.apply_button.click()
+    assert editor.grid.get_cell_value("c", "a") == [3.0]  # the platform keeps microseconds: the grid shows it
 
 
 @pytest.mark.root
