@@ -64,13 +64,13 @@ class LatencyMatrixEditor(widgets.VBox):
         self.grid.on_cell_change(self._on_cell_change)
         self.symmetric = widgets.Checkbox(value=False, description="symmetric (editing i→j also sets j→i)",
                                           indent=False, layout=_width("auto"))
-        delay = {"min": 0, "max": 1e6}  # the helpers' own fields can't go negative
-        self.fill_value = widgets.BoundedFloatText(value=10.0, description="fill (ms)", layout=_width(180), **delay)
+        label = {"style": {"description_width": "initial"}}
+        delay = {"min": 0, "max": 1e6, **label}  # the helpers' own fields can't go negative
+        self.fill_value = widgets.BoundedFloatText(value=10.0, description="fill (ms)", layout=_width(150), **delay)
         self.fill_button = widgets.Button(description="Fill", tooltip="every off-diagonal cell at this value")
-        self.random_low = widgets.BoundedFloatText(value=5.0, description="random from", layout=_width(190),
-                                                   style={"description_width": "initial"}, **delay)
-        self.random_high = widgets.BoundedFloatText(value=50.0, description="to", layout=_width(130), **delay)
-        self.random_seed = widgets.IntText(value=1, description="seed", layout=_width(130))
+        self.random_low = widgets.BoundedFloatText(value=5.0, description="random from", layout=_width(170), **delay)
+        self.random_high = widgets.BoundedFloatText(value=50.0, description="to", layout=_width(100), **delay)
+        self.random_seed = widgets.IntText(value=1, description="seed", layout=_width(110), **label)
         self.random_button = widgets.Button(description="Random", tooltip="uniform delays in the range (ms)")
         self.csv_upload = widgets.FileUpload(accept=".csv", multiple=False, description="Upload CSV")
         self.csv_path = widgets.Text(placeholder="or a path on the kernel's machine", layout=_width(280))
@@ -186,8 +186,8 @@ class LatencyMatrixEditor(widgets.VBox):
         running = [n for n in self._names if self.platform.model.status.get(n) == RUNNING]
         if len(running) < 2:
             self._say(f"Cannot measure: {len(running)} of {len(self._names)} vnodes are running and measuring needs "
-                      "two. Start them (p.vnode_start or p.deploy()); the delays need sch_netem (or the userspace "
-                      "delay line) on their pnodes.", "error")
+                      "two. Start them (p.vnodes_start()); the delays need sch_netem (or the userspace delay line) "
+                      "on their pnodes.", "error")
             return None
         self._say(f"Measuring {len(running) * (len(running) - 1)} pairs…")
         try:
