@@ -13,8 +13,8 @@ Layers (data flows one way): ``model`` -> ``plan`` -> ``agent`` (on each pnode)
 """
 
 from . import images
-from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, MappingError, NotFoundError,
-                     ValidationError)
+from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, FidelityWarning, MappingError,
+                     NotFoundError, ValidationError)
 from .model import PNode
 from .platform import Platform
 
@@ -22,5 +22,5 @@ __version__ = "0.1.0"
 __all__ = [
     "Platform", "PNode", "images",
     "DistemError", "ValidationError", "NotFoundError", "AlreadyExistsError", "CommandError", "MappingError",
-    "AgentError",
+    "AgentError", "FidelityWarning",
 ]

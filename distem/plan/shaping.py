@@ -20,14 +20,19 @@ from typing import Literal
 
 from ..model.entities import VNode
 from ..model.links import LinkLimits
-from ..model.names import ifb_name, link_alias, veth_name
-from .ops import FifoReplace, HtbReplace, IfbCreate, NetemReplace, Op, Plan, RedirectIngress, ShapingClear
+from ..model.names import ifb_name, iptables_chain, link_alias, veth_name
+from .ops import (DelayLineClear, DelayLineSet, FifoReplace, HtbReplace, IfbCreate, NetemReplace, Op, Plan,
+                  RedirectIngress, ShapingClear)
 
 Backend = Literal["netem", "userspace"]
 UNLIMITED_BPS = 10 * 10**9
 MTU_BYTES = 1500
 MIN_QUEUE = 32
 MAX_QUEUE = 200_000
+FRAME_BYTES = 1514  # a full Ethernet frame at MTU 1500: how a rate turns into packets per second
+# Packets per second the userspace delay line (one Python process, NFQUEUE) holds to its delay on a
+# 2-core pnode while the vnodes use the cores too: benchmarks/results/delayline.md.
+USERSPACE_CEILING_PPS = 60_000
 BUFFER_S = 0.1  # queueing beyond what is in flight: 100 ms of the rate, as a shaped link would have
 
 
@@ -45,6 +50,7 @@ def queue_limit(limits: LinkLimits) -> int:
 
 
 def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: Backend) -> list[Op]:
+    """The tc tree of one direction on ``device`` (the veth for input, the ifb for output)."""
     if not limits:
         return [ShapingClear(owner=owner, device=device)]
     rate = limits.rate_bps or UNLIMITED_BPS
@@ -56,15 +62,27 @@ def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: B
     return ops
 
 
+def delay_line_ops(platform_id: str, owner: str, veth: str, direction: str, limits: LinkLimits | None) -> list[Op]:
+    """The userspace delay line's part of one direction: on, with the limits, or off."""
+    chain, comment = iptables_chain(platform_id), link_alias(platform_id)
+    if limits and limits.needs_delay_line:
+        return [DelayLineSet(owner=owner, device=veth, direction=direction, chain=chain, comment=comment,
+                             limits=limits)]
+    return [DelayLineClear(owner=owner, device=veth, direction=direction, chain=chain, comment=comment)]
+
+
 def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool = False) -> Plan:
     """The shaping of every interface of ``vnode``; applied after each start (``fresh``: the veths
     were just made, so there is nothing to clear) and on live changes."""
     owner = f"vnode:{vnode.name}"
     ops: list[Op] = []
     for i, iface in enumerate(vnode.ifaces):
+        veth = veth_name(platform_id, vnode.index, i)
+        if backend == "userspace":  # rules outlive the veths: cleared even on fresh ones (a no-op without one)
+            ops += delay_line_ops(platform_id, owner, veth, "input", iface.input)
+            ops += delay_line_ops(platform_id, owner, veth, "output", iface.output)
         if fresh and not (iface.input or iface.output):
             continue
-        veth = veth_name(platform_id, vnode.index, i)
         ops += direction_ops(owner, veth, iface.input, backend)
         if iface.output:
             ifb = ifb_name(platform_id, vnode.index, i)

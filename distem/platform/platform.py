@@ -11,8 +11,9 @@ import hashlib
 import logging
 import os
 import secrets
-from dataclasses import replace
 import shlex
+import warnings
+from dataclasses import replace
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +21,11 @@ from typing import Any
 
 import pandas as pd
 
-from ..errors import AgentError, CommandError, ValidationError
+from ..errors import AgentError, CommandError, FidelityWarning, ValidationError
 from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
 from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
 from ..plan.deploy import vnetwork_owner, vnode_owner
-from ..plan.shaping import Backend, vnode_shaping
+from ..plan.shaping import FRAME_BYTES, USERSPACE_CEILING_PPS, Backend, vnode_shaping
 from . import frames, html
 from .builders import VNetworkHandle, VNodeHandle
 from .distem_calls import DistemCalls
@@ -156,18 +157,34 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
         return out
 
     def _check_limits(self, vnode: VNode) -> None:
-        """Refuse, before any change, what this vnode's pnode cannot emulate."""
+        """Refuse, before any change, what this vnode's pnode cannot emulate; warn (FidelityWarning)
+        where the userspace delay line may not keep up with the asked rate."""
         if self.backend(vnode.host) == "netem":
             return
+        facts = self.sessions[vnode.host].facts
+        no_netem = (f"pnode {vnode.host}'s kernel has no sch_netem (it has: {', '.join(facts.get('qdiscs', []))})")
         for iface in vnode.ifaces:
             for direction in ("output", "input"):
                 limits = getattr(iface, direction)
-                if limits and limits.needs_delay_line:
-                    raise ValidationError(
-                        f"{vnode.name}.{iface.name}.{direction}", limits.to_distem(),
-                        f"pnode {vnode.host}'s kernel has no sch_netem (it has: "
-                        f"{', '.join(self.sessions[vnode.host].facts.get('qdiscs', []))}); only 'bandwidth' "
-                        "can be emulated there")
+                if not (limits and limits.needs_delay_line):
+                    continue
+                field = f"{vnode.name}.{iface.name}.{direction}"
+                missing = [name for name, ppm in (("corruption", limits.corrupt_ppm),
+                                                  ("duplication", limits.duplicate_ppm),
+                                                  ("reordering", limits.reorder_ppm)) if ppm]
+                if missing:
+                    raise ValidationError(field, limits.to_distem(), f"{no_netem}; its userspace delay line does "
+                                          f"'latency' (delay, jitter) and 'loss', not {', '.join(missing)}")
+                reason = facts.get("delay_line_unavailable")
+                if reason:
+                    raise ValidationError(field, limits.to_distem(), f"{no_netem}, and its userspace delay line "
+                                          f"cannot run: {reason}; only 'bandwidth' can be emulated there")
+                pps = (limits.rate_bps or 0) / 8 / FRAME_BYTES
+                if pps > USERSPACE_CEILING_PPS:
+                    warnings.warn(f"{field}: {limits.rate_bps / 1e6:g} Mbit/s is up to {pps:,.0f} packets/s of "
+                                  f"{FRAME_BYTES} bytes, beyond the {USERSPACE_CEILING_PPS:,} packets/s the userspace "
+                                  f"delay line of pnode {vnode.host} keeps up with (no sch_netem there): expect "
+                                  "longer delays and losses at full rate", FidelityWarning, stacklevel=4)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -1,0 +1,252 @@
+"""Userspace delay line, two mechanisms measured side by side on this kernel (no sch_netem):
+
+    nfqueue   two netns on a bridge; an iptables FORWARD rule (physdev match on a's port) queues
+              a's packets to distem's delay line (distem/agent/delayline.py), which holds each
+              one for its delay and then accepts it: the packet stays in the kernel.
+    tap       two netns each with a TAP device; a Python relay reads every frame from one TAP,
+              holds it for its delay and writes it to the other: the whole wire is in userspace.
+
+Both are single-threaded Python with a heap of due times, the delay on a -> b only. Measured:
+RTT added for 1/10/50/200 ms asked (fping, median and stdev over the baseline), TCP goodput at
+0 and 50 ms (iperf3, no rate limit), and the packet rate each keeps up with (UDP at rising
+offered rates with 10 ms asked, 64-byte payloads, while fping measures the added RTT).
+
+    .venv/bin/python benchmarks/delayline.py      -> benchmarks/results/delayline.md (and .csv)
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import heapq
+import json
+import os
+import select
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from distem.agent import delayline  # noqa: E402
+
+RESULTS = Path(__file__).parent / "results"
+NS = ("dlbench-a", "dlbench-b")
+ADDR = ("10.250.0.1", "10.250.0.2")
+BRIDGE, PORTS = "dlbenchbr", ("dlbenchva", "dlbenchvb")
+TAPS = ("dlbenchta", "dlbenchtb")
+QUEUE, CONTROL, COMMENT = 4242, "@distem-delayline-bench", "dlbench"
+DELAYS_MS = (1, 10, 50, 200)
+RATES_PPS = (5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 60_000, 70_000, 80_000, 100_000, 120_000)
+UDP_PAYLOAD = 64
+
+
+def sh(*argv: str, check: bool = True) -> str:
+    return subprocess.run(argv, check=check, capture_output=True, text=True).stdout
+
+
+def in_ns(i: int, *argv: str) -> list[str]:
+    return ["ip", "netns", "exec", NS[i], *argv]
+
+
+# -- the two setups ------------------------------------------------------------------------
+def setup_nfqueue() -> subprocess.Popen:
+    sh("ip", "link", "add", BRIDGE, "type", "bridge")
+    sh("ip", "link", "set", BRIDGE, "up")
+    for i in (0, 1):
+        sh("ip", "netns", "add", NS[i])
+        sh("ip", "link", "add", PORTS[i], "type", "veth", "peer", "name", "eth0", "netns", NS[i])
+        sh("ip", "link", "set", PORTS[i], "master", BRIDGE, "up")
+        sh(*in_ns(i, "ip", "addr", "add", f"{ADDR[i]}/24", "dev", "eth0"))
+        sh(*in_ns(i, "ip", "link", "set", "eth0", "up"))
+        sh(*in_ns(i, "ip", "link", "set", "lo", "up"))
+    proc = subprocess.Popen([sys.executable, delayline.__file__, "--queue", str(QUEUE), "--control", CONTROL],
+                            stdout=subprocess.PIPE, text=True)
+    json.loads(proc.stdout.readline())
+    sh("iptables", "-w", "-I", "FORWARD", "-m", "physdev", "--physdev-in", PORTS[0], "-m", "comment",
+       "--comment", COMMENT, "-j", "NFQUEUE", "--queue-num", str(QUEUE), "--queue-bypass")
+    return proc
+
+
+def teardown() -> None:
+    for line in sh("iptables", "-w", "-S", "FORWARD").splitlines():
+        if f"--comment {COMMENT}" in line:
+            sh("iptables", "-w", *line.replace("-A FORWARD", "-D FORWARD", 1).split(), check=False)
+    for port in PORTS:  # first, so sockets still closing in a namespace don't keep its veth alive
+        sh("ip", "link", "del", port, check=False)
+    for ns in NS:
+        sh("ip", "netns", "del", ns, check=False)
+    sh("ip", "link", "del", BRIDGE, check=False)
+
+
+TUNSETIFF, IFF_TAP, IFF_NO_PI = 0x400454CA, 0x0002, 0x1000
+
+
+def open_tap(name: str) -> int:
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TAP | IFF_NO_PI))
+    return fd
+
+
+def tap_relay(delay_file: str) -> None:
+    """The TAP wire: frames a -> b held for the delay read from ``delay_file`` (ms), b -> a at once."""
+    fds = [open_tap(t) for t in TAPS]
+    for i in (0, 1):
+        sh("ip", "link", "set", TAPS[i], "netns", NS[i])
+    print("ready", flush=True)
+    held: list[tuple[float, int, int, bytes]] = []
+    seq, delay, checked = 0, 0.0, 0.0
+    while True:
+        now = time.monotonic()
+        if now - checked > 0.2:
+            checked = now
+            with open(delay_file) as f:
+                delay = float(f.read() or 0) / 1000
+        timeout = max(0.0, held[0][0] - now) if held else 0.2
+        ready, _, _ = select.select(fds, [], [], timeout)
+        for fd in ready:
+            out = fds[1] if fd == fds[0] else fds[0]
+            for _ in range(64):
+                try:
+                    frame = os.read(fd, 65536)
+                except BlockingIOError:
+                    break
+                if fd == fds[0] and delay > 0:
+                    seq += 1
+                    heapq.heappush(held, (time.monotonic() + delay, seq, out, frame))
+                else:
+                    _write(out, frame)
+        now = time.monotonic()
+        while held and held[0][0] <= now:
+            _, _, out, frame = heapq.heappop(held)
+            _write(out, frame)
+
+
+def _write(fd: int, frame: bytes) -> None:
+    try:
+        os.write(fd, frame)
+    except (BlockingIOError, OSError):
+        pass  # a full TAP queue drops, as a full link would
+
+
+def setup_tap(delay_file: str) -> subprocess.Popen:
+    for ns in NS:
+        sh("ip", "netns", "add", ns)
+    proc = subprocess.Popen([sys.executable, __file__, "--tap-relay", delay_file], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    for i in (0, 1):
+        sh(*in_ns(i, "ip", "addr", "add", f"{ADDR[i]}/24", "dev", TAPS[i]))
+        sh(*in_ns(i, "ip", "link", "set", TAPS[i], "txqueuelen", "10000", "up"))
+        sh(*in_ns(i, "ip", "link", "set", "lo", "up"))
+    return proc
+
+
+# -- measurements --------------------------------------------------------------------------
+def ping(count: int, interval_ms: int) -> list[float]:
+    out = subprocess.run(in_ns(0, "fping", "-C", str(count), "-q", "-p", str(interval_ms), "-t", "2000", ADDR[1]),
+                         capture_output=True, text=True).stderr
+    samples = out.split(" : ", 1)[1].split() if " : " in out else []
+    return [float(s) for s in samples if s != "-"]
+
+
+def iperf(seconds: float, udp_pps: int | None = None) -> dict:
+    server = subprocess.Popen(in_ns(1, "iperf3", "-s", "-1", "-J"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.3)
+        argv = ["iperf3", "-c", ADDR[1], "-t", str(seconds), "-J", "--get-server-output"]
+        if udp_pps:
+            argv += ["-u", "-l", str(UDP_PAYLOAD), "-b", str(udp_pps * UDP_PAYLOAD * 8)]
+        out = subprocess.run(in_ns(0, *argv), capture_output=True, text=True, timeout=seconds + 30).stdout
+    finally:
+        server.wait(timeout=10)
+    return json.loads(out)
+
+
+class Mechanism:
+    def __init__(self, name: str, tmp: Path) -> None:
+        self.name, self.delay_file = name, tmp / "delay_ms"
+        self.delay_file.write_text("0")
+        self.proc = setup_nfqueue() if name == "nfqueue" else setup_tap(str(self.delay_file))
+
+    def set_delay(self, ms: float) -> None:
+        if self.name == "nfqueue":
+            delayline.request(CONTROL, {"op": "set", "device": PORTS[0], "direction": "output",
+                                        "delay_us": int(ms * 1000)})
+        else:
+            self.delay_file.write_text(str(ms))
+            time.sleep(0.3)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        teardown()
+
+
+def measure(name: str, tmp: Path) -> list[dict]:
+    rows = []
+    m = Mechanism(name, tmp)
+    try:
+        ping(3, 20)
+        base = statistics.median(ping(50, 10))
+        rows.append({"mechanism": name, "test": "baseline RTT", "asked": "0 ms", "measured": f"{base:.3f} ms"})
+        for ms in DELAYS_MS:
+            m.set_delay(ms)
+            rtt = ping(max(20, min(50, 2000 // ms)), max(10, ms // 4))
+            added = statistics.median(rtt) - base
+            rows.append({"mechanism": name, "test": "RTT added (median)", "asked": f"{ms} ms",
+                         "measured": f"{added:.3f} ms (stdev {statistics.stdev(rtt):.3f})",
+                         "error": f"{added - ms:+.3f} ms"})
+        for ms in (0, 50):
+            m.set_delay(ms)
+            got = iperf(6)
+            bps = statistics.median(i["sum"]["bits_per_second"] for i in got["server_output_json"]["intervals"][1:6])
+            rows.append({"mechanism": name, "test": "TCP goodput, no rate limit", "asked": f"{ms} ms",
+                         "measured": f"{bps / 1e6:.1f} Mbit/s"})
+        m.set_delay(10)
+        for pps in RATES_PPS:
+            import threading
+            probes: list[float] = []
+            t = threading.Thread(target=lambda: probes.extend(ping(60, 40)))
+            t.start()
+            got = iperf(3, pps)
+            t.join()
+            end = got["server_output_json"]["end"]["sum"]
+            received = (end["packets"] - end["lost_packets"]) / end["seconds"]
+            added = statistics.median(probes) - base if probes else float("nan")
+            rows.append({"mechanism": name, "test": "UDP packet rate, 10 ms asked", "asked": f"{pps} pkt/s",
+                         "measured": f"{received:.0f} pkt/s, lost {end['lost_percent']:.2f}%, RTT added {added:.2f} ms",
+                         "error": f"{added - 10:+.2f} ms"})
+    finally:
+        m.close()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tap-relay", help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["nfqueue", "tap"])
+    args = parser.parse_args()
+    if args.tap_relay:
+        return tap_relay(args.tap_relay)
+    import tempfile
+
+    teardown()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in [args.only] if args.only else ["nfqueue", "tap"]:
+            rows += measure(name, Path(tmp))
+    table = pd.DataFrame(rows).fillna("")
+    print(table.to_string(index=False))
+    if not args.only:
+        RESULTS.mkdir(exist_ok=True)
+        table.to_csv(RESULTS / "delayline.csv", index=False)
+        (RESULTS / "delayline-table.md.tmp").write_text(table.to_markdown(index=False) + "\n")
+
+
+if __name__ == "__main__":
+    main()
