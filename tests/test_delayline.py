@@ -54,8 +54,8 @@ def pair(state_dir, busybox):
 def clean_links(pair):
     yield
     for vnode in ("a", "b"):
-        pair.viface_update(vnode, "if0", {"output": {"bandwidth": None, "latency": {"delay": 0}, "loss": 0},
-                                          "input": {"bandwidth": None, "latency": {"delay": 0}, "loss": 0}})
+        off = {"bandwidth": None, "latency": {"delay": 0}, "loss": 0, "reordering": 0}
+        pair.viface_update(vnode, "if0", {"output": off, "input": off})
 
 
 @pytest.mark.parametrize("ms", [1, 10, 50, 200])
@@ -77,11 +77,15 @@ def test_delay_gives_the_asked_rtt(pair, clean_links, ms, where):
 @pytest.mark.parametrize("delay, jitter", [(50, 10), (20, 5)])
 def test_jitter_spreads_the_rtt(pair, clean_links, delay, jitter):
     """Each packet's delay is uniform in delay ± jitter, as netem's: RTT stdev = jitter / sqrt(3).
-    Tolerance 15% (300 probes: the stdev's own standard error is about 2.6%)."""
+    At least 98% of 300 probes fall within delay ± (jitter + 1 ms), and the stdev of those is within
+    15% of jitter / sqrt(3) (its own standard error is about 2.6%; a probe the scheduler held back
+    is not the jitter's doing, so it is left out of the stdev rather than failing the test)."""
     pair.voutput_update("a", "if0", {"latency": {"delay": f"{delay}ms", "jitter": f"{jitter}ms"}})
     rtt = pair.ping("a", "b", count=300, interval_ms=5)
-    assert rtt.median() == pytest.approx(delay, abs=0.1 * jitter + 0.3)
-    assert rtt.std() == pytest.approx(jitter / 3**0.5, rel=0.15), rtt.describe()
+    inside = rtt[(rtt - delay).abs() <= jitter + 1]
+    assert len(inside) >= 0.98 * len(rtt), rtt.describe()
+    assert inside.median() == pytest.approx(delay, abs=0.1 * jitter + 0.3)
+    assert inside.std() == pytest.approx(jitter / 3**0.5, rel=0.15), rtt.describe()
 
 
 @pytest.mark.parametrize("percent", [10, 25, 50])
@@ -90,6 +94,15 @@ def test_loss_within_two_points(pair, clean_links, percent):
     pair.voutput_update("a", "if0", {"loss": {"percent": percent}})
     rtt = pair.ping("a", "b", count=5000, interval_ms=1, timeout_ms=500)
     assert 100 * rtt.isna().mean() == pytest.approx(percent, abs=2)
+
+
+def test_reordering_lets_packets_skip_the_delay(pair, clean_links):
+    """netem's reorder P (gap 1): a packet skips the delay with probability P and overtakes those held.
+    2,000 probes at 25%: one point is 1 standard deviation, the tolerance 3."""
+    pair.voutput_update("a", "if0", {"latency": "20ms", "reordering": 25})
+    rtt = pair.ping("a", "b", count=2000, interval_ms=1, timeout_ms=500)
+    assert 100 * (rtt < 10).mean() == pytest.approx(25, abs=3), rtt.describe()
+    assert rtt[rtt > 10].median() == pytest.approx(20, abs=0.6)
 
 
 @pytest.mark.parametrize("mbit, ms", [(10, 10), (100, 50)])
@@ -140,7 +153,7 @@ def test_rules_follow_the_vifaces(pair, clean_links, busybox):
 @pytest.mark.parametrize("limits, words", [
     ({"latency": "10ms", "corruption": 1}, "no sch_netem.*not corruption"),
     ({"latency": "10ms", "duplication": 1}, "no sch_netem.*not duplication"),
-    ({"latency": "10ms", "reordering": 5}, "no sch_netem.*not reordering"),
+    ({"latency": "10ms", "corruption": 1, "duplication": 1}, "no sch_netem.*not corruption or duplication"),
 ])
 def test_what_the_delay_line_cannot_do_is_refused_before_anything_changes(pair, limits, words):
     before = pnode_snapshot(pair.sessions["local"].pnode.state_dir)

@@ -13,7 +13,10 @@ small queues would see the delay and collapse the throughput.
 
 Jitter draws each packet's delay uniformly in ``delay ± jitter`` (netem's
 default distribution); packets leave in order of their due time, so jitter
-reorders as netem's does. Duplication and corruption are not done here.
+reorders as netem's does. Reordering is netem's too (``reorder P`` with its
+default gap of 1): a packet skips the port's delay with probability P, so it
+overtakes the packets held before it. Duplication and corruption are not
+done here: a verdict accepts or drops the kernel's one copy of a packet.
 
 Runs as its own program, started by the agent (``userspace.py``)::
 
@@ -25,7 +28,7 @@ socket ADDRESS (a leading "@" means Linux's abstract namespace), each
 answered with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``::
 
     {"op": "set", "device": "d1a2b3cv0i0", "direction": "output",
-     "delay_us": 10000, "jitter_us": 0, "loss_ppm": 0}
+     "delay_us": 10000, "jitter_us": 0, "loss_ppm": 0, "reorder_ppm": 0}
     {"op": "clear", "device": ..., "direction": ...}
     {"op": "stats"}
 
@@ -74,8 +77,8 @@ class DelayLine:
     """The packet scheduler: per-port parameters, a heap of held packets ordered by due time."""
 
     def __init__(self) -> None:
-        # (direction, ifindex) -> (delay_s, jitter_s, loss_probability)
-        self.params: dict[tuple[str, int], tuple[float, float, float]] = {}
+        # (direction, ifindex) -> (delay_s, jitter_s, loss_probability, reorder_probability)
+        self.params: dict[tuple[str, int], tuple[float, float, float, float]] = {}
         self.index: dict[tuple[str, str], int] = {}  # (direction, device) -> ifindex
         self.held: list[tuple[float, int, Any]] = []
         self.seq = 0
@@ -85,17 +88,18 @@ class DelayLine:
         self.random = random.Random()
 
     # -- control ---------------------------------------------------------------------
-    def set(self, device: str, direction: str, delay_us: int, jitter_us: int = 0, loss_ppm: int = 0) -> dict[str, Any]:
+    def set(self, device: str, direction: str, delay_us: int, jitter_us: int = 0, loss_ppm: int = 0,
+            reorder_ppm: int = 0) -> dict[str, Any]:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}")
-        if not 0 <= jitter_us <= delay_us or not 0 <= loss_ppm <= 1_000_000:
-            raise ValueError("expected 0 <= jitter <= delay and 0 <= loss_ppm <= 1e6")
+        if not 0 <= jitter_us <= delay_us or not 0 <= loss_ppm <= 1_000_000 or not 0 <= reorder_ppm <= 1_000_000:
+            raise ValueError("expected 0 <= jitter <= delay and probabilities between 0 and 1e6 ppm")
         ifindex = socket.if_nametoindex(device)
         old = self.index.pop((direction, device), None)
         if old is not None:
             self.params.pop((direction, old), None)
         self.index[(direction, device)] = ifindex
-        self.params[(direction, ifindex)] = (delay_us / 1e6, jitter_us / 1e6, loss_ppm / 1e6)
+        self.params[(direction, ifindex)] = (delay_us / 1e6, jitter_us / 1e6, loss_ppm / 1e6, reorder_ppm / 1e6)
         return {"ifindex": ifindex}
 
     def clear(self, device: str, direction: str) -> dict[str, Any]:
@@ -113,7 +117,8 @@ class DelayLine:
         op = message.get("op")
         if op == "set":
             return self.set(message["device"], message["direction"], int(message["delay_us"]),
-                            int(message.get("jitter_us", 0)), int(message.get("loss_ppm", 0)))
+                            int(message.get("jitter_us", 0)), int(message.get("loss_ppm", 0)),
+                            int(message.get("reorder_ppm", 0)))
         if op == "clear":
             return self.clear(message["device"], message["direction"])
         if op == "stats":
@@ -145,6 +150,8 @@ class DelayLine:
                 packet.drop()
                 self.counts["dropped"] += 1
                 return
+            if p[3] and self.random.random() < p[3]:
+                continue  # reordered: this port sends it at once
             delay += p[0] + (self.random.uniform(-p[1], p[1]) if p[1] else 0.0)
         if delay <= 0:
             packet.accept()

@@ -167,8 +167,7 @@ class DelayLines:
             if self.proc is not None:
                 self.stop()  # it died: start another, with every setting replayed
             self._start()
-        lim = {"delay_us": int(limits["delay_us"]), "jitter_us": int(limits["jitter_us"]),
-               "loss_ppm": int(limits["loss_ppm"])}
+        lim = {key: int(limits[key]) for key in ("delay_us", "jitter_us", "loss_ppm", "reorder_ppm")}
         self._send({"op": "set", "device": device, "direction": direction, **lim})  # before the rule: no packet unset
         self.settings[(direction, device)] = lim
         ident = f"{self.chain}/{direction}/{device}"

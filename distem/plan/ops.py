@@ -253,8 +253,8 @@ class DelayLineSet(Op):
     def describe(self) -> str:
         match = "--physdev-in" if self.direction == "output" else "--physdev-out"
         lim = self.limits
-        said = [f"delay {lim.delay_us}us"] + ([f"jitter {lim.jitter_us}us"] if lim.jitter_us else []) + (
-            [f"loss {lim.loss_ppm / 10_000:g}%"] if lim.loss_ppm else [])
+        said = [f"delay {lim.delay_us}us"] + ([f"jitter {lim.jitter_us}us"] if lim.jitter_us else []) + [
+            f"{word} {ppm / 10_000:g}%" for word, ppm in (("loss", lim.loss_ppm), ("reorder", lim.reorder_ppm)) if ppm]
         return (f"# delay line, {self.direction} of {self.device}: {' '.join(said)}\n"
                 + _sh("iptables", "-w", "-A", self.chain, "-m", "physdev", match, self.device, "-m", "comment",
                       "--comment", self.comment, "-j", "NFQUEUE") + " --queue-num $QUEUE --queue-bypass")

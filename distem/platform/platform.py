@@ -170,11 +170,11 @@ class Platform(DistemCalls, LinkCalls, ResourceCalls):
                     continue
                 field = f"{vnode.name}.{iface.name}.{direction}"
                 missing = [name for name, ppm in (("corruption", limits.corrupt_ppm),
-                                                  ("duplication", limits.duplicate_ppm),
-                                                  ("reordering", limits.reorder_ppm)) if ppm]
+                                                  ("duplication", limits.duplicate_ppm)) if ppm]
                 if missing:
                     raise ValidationError(field, limits.to_distem(), f"{no_netem}; its userspace delay line does "
-                                          f"'latency' (delay, jitter) and 'loss', not {', '.join(missing)}")
+                                          f"'latency' (delay, jitter), 'loss' and 'reordering', not "
+                                          f"{' or '.join(missing)}")
                 reason = facts.get("delay_line_unavailable")
                 if reason:
                     raise ValidationError(field, limits.to_distem(), f"{no_netem}, and its userspace delay line "
