@@ -150,6 +150,16 @@ def test_rules_follow_the_vifaces(pair, clean_links, busybox):
     assert pair.ping("a", "b", count=10).median() < 1
 
 
+def test_a_dead_delay_line_lets_packets_through_and_comes_back_with_its_settings(pair, clean_links):
+    pair.voutput_update("a", "if0", {"latency": "20ms"})
+    (pid,) = delay_line_processes(pair.id)
+    os.kill(int(pid), signal.SIGKILL)
+    assert pair.ping("a", "b", count=5).median() < 5  # --queue-bypass: undelayed, not dropped
+    pair.vinput_update("b", "if0", {"latency": "10ms"})  # the next change starts another, replaying a's
+    assert len(delay_line_processes(pair.id)) == 1 and delay_line_processes(pair.id) != [pid]
+    assert pair.ping("a", "b", count=10).median() == pytest.approx(30, abs=1)
+
+
 @pytest.mark.parametrize("limits, words", [
     ({"latency": "10ms", "corruption": 1}, "no sch_netem.*not corruption"),
     ({"latency": "10ms", "duplication": 1}, "no sch_netem.*not duplication"),

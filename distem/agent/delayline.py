@@ -52,8 +52,12 @@ import time
 from typing import Any
 
 DIRECTIONS = ("output", "input")
-DEFAULT_MAX_HELD = 200_000  # packets held at once: the kernel's queue length
+DEFAULT_MAX_HELD = 100_000  # packets held at once (the kernel's queue length): beyond, the kernel drops
+SOCKET_BUFFER = 16 << 20  # queued packets' metadata not read yet: bursts, not held packets
+CONTROL_EVERY = 256  # under a packet flood, look at the control socket every this many packets
 TIMER_SLACK_NS = 1_000  # the default 50 us slack would be our error floor
+MAX_ADVANCE = 0.0005  # s: never wake up earlier than this before a packet is due
+RELEASE_SLACK = 0.00001  # s: a packet due this soon after a wake-up goes out with it
 
 
 def _address(address: str) -> str | bytes:
@@ -86,6 +90,8 @@ class DelayLine:
         self.late_sum = 0.0
         self.late_max = 0.0
         self.random = random.Random()
+        self.between: Any = None  # called every CONTROL_EVERY packets (serve: read control messages)
+        self.advance = 0.0  # s: how early serve() asks to be woken (its learned wake-up lateness)
 
     # -- control ---------------------------------------------------------------------
     def set(self, device: str, direction: str, delay_us: int, jitter_us: int = 0, loss_ppm: int = 0,
@@ -111,7 +117,7 @@ class DelayLine:
     def stats(self) -> dict[str, Any]:
         released = max(1, self.counts["accepted"])
         return {**self.counts, "held": len(self.held), "late_mean_us": 1e6 * self.late_sum / released,
-                "late_max_us": 1e6 * self.late_max, "ports": {f"{d}:{dev}": i for (d, dev), i in self.index.items()}}
+                "late_max_us": 1e6 * self.late_max, "advance_us": 1e6 * self.advance, "ports": {f"{d}:{dev}": i for (d, dev), i in self.index.items()}}
 
     def handle(self, message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
@@ -141,6 +147,8 @@ class DelayLine:
         now = time.monotonic()
         self.release(now)  # under load, packets keep arriving: release between them too
         self.counts["received"] += 1
+        if self.between is not None and not self.counts["received"] % CONTROL_EVERY:
+            self.between()  # the queue may never run dry: settings must still get through
         delay = 0.0
         for key in (("output", packet.physindev), ("input", packet.physoutdev)):
             p = self.params.get(key)
@@ -158,7 +166,8 @@ class DelayLine:
             self.counts["accepted"] += 1
             return
         self.seq += 1
-        heapq.heappush(self.held, (now + delay, self.seq, packet))
+        # We saw the packet about one wake-up late (the same lateness as the timer's): count from then.
+        heapq.heappush(self.held, (now + delay - self.advance, self.seq, packet))
         if len(self.held) > self.counts["max_held"]:
             self.counts["max_held"] = len(self.held)
 
@@ -181,7 +190,7 @@ def _bind(queue: Any, line: DelayLine, first: int, max_held: int) -> int:
         try:
             # COPY_META: the verdict needs only the id, so no payload crosses to userspace.
             queue.bind(number % 65536, line.on_packet, max_len=max_held, mode=COPY_META,
-                       sock_len=max(1 << 20, max_held * 512))
+                       sock_len=SOCKET_BUFFER)
             return number % 65536
         except OSError as exc:
             last_error = exc
@@ -204,20 +213,28 @@ def serve(first_queue: int, control: str, max_held: int = DEFAULT_MAX_HELD) -> N
         os.unlink(address)
     ctl.bind(address)
     ctl.setblocking(False)
+    line.between = lambda: _control(ctl, line)
     gc.collect()
     gc.freeze()  # held packets are long-lived: keep the collector off the packet path
     print(json.dumps({"queue": number, "pid": os.getpid()}), flush=True)
     fd = queue.get_fd()
     held = line.held
+    line.advance = advance = 0.0  # how late select() wakes up, learned: we ask to be woken that much early
     while True:
         # select() sleeps with microsecond precision (epoll's timeout rounds up to milliseconds).
-        timeout = max(0.0, held[0][0] - time.monotonic()) if held else None
+        timeout = target = None
+        if held:
+            target = held[0][0] - advance
+            timeout = max(0.0, target - time.monotonic())
         ready, _, _ = select.select([fd, ctl], [], [], timeout)
         if fd in ready:
             queue.run(block=False)
         if ctl in ready:
             _control(ctl, line)
-        line.release(time.monotonic())
+        now = time.monotonic()
+        if not ready and timeout and target is not None:  # a whole sleep: how late did it end?
+            line.advance = advance = min(MAX_ADVANCE, max(0.0, advance + 0.1 * (now - target - advance)))
+        line.release(now + RELEASE_SLACK)
 
 
 def _control(ctl: socket.socket, line: DelayLine) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import json
 import linecache
+import logging
 import os
 import select
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 from . import delayline, iptables
 from .journal import Entry, Journal
 
+log = logging.getLogger(__name__)
 Record = Callable[..., Entry]  # record(kind, ident, **data): journal an entry of the current batch
 READY_TIMEOUT = 10.0
 
@@ -121,8 +123,14 @@ class DelayLines:
                          chain=self.chain, comment=self.comment)
         self.journal.sync()
         iptables.chain_create(self.chain, self.comment)
-        for (direction, device), lim in self.settings.items():
-            self._send({"op": "set", "device": device, "direction": direction, **lim})
+        for (direction, device), lim in list(self.settings.items()):
+            if not self.journal.has("iptables_rule", f"{self.chain}/{direction}/{device}"):
+                del self.settings[(direction, device)]  # its vnode was removed meanwhile
+                continue
+            try:
+                self._send({"op": "set", "device": device, "direction": direction, **lim})
+            except OSError as exc:  # a stopped vnode has no veth: its next start sends the settings again
+                log.info("delay line: %s %s not restored: %s", direction, device, exc)
 
     def _log_tail(self) -> str:
         try:
