@@ -249,7 +249,7 @@ def summary(rows: list[dict]) -> pd.DataFrame:
     out = []
     for name in dict.fromkeys(r["mechanism"] for r in rows):
         mine = [r for r in rows if r["mechanism"] == name]
-        delays = [r["_rtt_error"] for r in mine if r["test"].startswith("RTT")]
+        delays = [r["_rtt_error"] for r in mine if r["test"].startswith("RTT added")]
         rates = [r for r in mine if "_pps" in r]
         kept = [r["_pps"] for r in rates if r["_lost"] < 0.5 and abs(r["_rtt_error"]) <= 0.3]
         ceiling = 0
@@ -281,8 +281,10 @@ def main() -> None:
         for name in [args.only] if args.only else ["nfqueue", "tap"]:
             rows += measure(name, Path(tmp), base)
     table = pd.DataFrame(rows)
+    table.to_csv(RESULTS / "delayline-raw.csv.tmp", index=False)  # kept if what follows fails
     table = table[[c for c in table.columns if not c.startswith("_")]].fillna("")
     short = summary(rows)
+    load = f"{load:.2f} at start, {os.getloadavg()[0]:.2f} at the end"
     print(table.to_string(index=False))
     print(short.to_string(index=False))
     if not args.only:
@@ -290,7 +292,7 @@ def main() -> None:
         table.to_csv(RESULTS / "delayline.csv", index=False)
         (RESULTS / "delayline.md").write_text(
             f"# userspace delay line: NFQUEUE vs TAP relay ({os.uname().nodename}, kernel {os.uname().release}, "
-            f"{os.cpu_count()} cores, load {load:.2f} at start)\n\n"
+            f"{os.cpu_count()} cores, load {load})\n\n"
             "Both single-threaded Python, the delay on a -> b only; the traffic's sender and receiver (iperf3, "
             "fping) share the same cores. RTTs added are over a plain bridge's RTT (no userspace in the path; "
             "fping prints 0.1 ms steps from 10 ms up). Ceiling: the highest offered UDP rate (64-byte payloads, 10 ms asked) "
