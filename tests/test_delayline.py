@@ -174,6 +174,18 @@ def test_what_the_delay_line_cannot_do_is_refused_before_anything_changes(pair, 
     assert pair.voutput_info("a", "if0") == {}
 
 
+def test_without_a_usable_delay_line_delays_are_refused_with_the_reason(pair):
+    facts = pair.sessions["local"].facts
+    facts["delay_line_unavailable"] = "bridged packets skip iptables (sysctl net.bridge.bridge-nf-call-iptables is 0)"
+    try:
+        with pytest.raises(ValidationError, match="no sch_netem.*cannot run: bridged packets skip iptables"):
+            pair.voutput_update("a", "if0", {"latency": "10ms"})
+        pair.voutput_update("a", "if0", {"bandwidth": "10mbps"})  # a rate is htb's: still fine
+    finally:
+        facts["delay_line_unavailable"] = ""
+        pair.voutput_update("a", "if0", {"bandwidth": None})
+
+
 def test_a_rate_beyond_the_ceiling_warns(pair, clean_links):
     with pytest.warns(FidelityWarning, match="packets/s"):
         pair.voutput_update("a", "if0", {"bandwidth": "1gbps", "latency": "1ms"})
