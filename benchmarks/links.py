@@ -1,5 +1,6 @@
-"""Link fidelity, asked vs measured: bandwidth (htb) on this kernel; delay, jitter and loss on a
-kernel with sch_netem (the user-mode Linux guest, run through distem.testing.uml).
+"""Link fidelity, asked vs measured: bandwidth (htb) on this kernel, and delay, jitter and loss by
+its userspace delay line when it has no sch_netem; the same on a kernel with sch_netem (the
+user-mode Linux guest, run through distem.testing.uml).
 
     .venv/bin/python benchmarks/links.py      -> benchmarks/results/links.md (and .csv)
 
@@ -48,7 +49,7 @@ def bandwidth_rows(p: distem.Platform) -> list[dict]:
     return rows
 
 
-def netem_rows(p: distem.Platform) -> list[dict]:
+def delay_rows(p: distem.Platform) -> list[dict]:
     rows = []
     baseline = p.ping("a", "b", count=20).median()
     for ms in (1, 10, 50, 200):
@@ -78,11 +79,16 @@ def measure(part: str) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="distem-bench-") as state_dir:
         p = pair(state_dir)
         try:
-            rows = bandwidth_rows(p) if part == "host" else netem_rows(p)
             kernel = p.pnodes.loc["local", "kernel"]
+            if part == "host":
+                rows = [{"backend": "htb", **row} for row in bandwidth_rows(p)]
+                if p.backend("local") == "userspace":
+                    rows += [{"backend": "userspace", **row} for row in delay_rows(p)]
+            else:
+                rows = [{"backend": p.backend("local"), **row} for row in delay_rows(p)]
         finally:
             p.close()
-    return [{"backend": "htb" if part == "host" else "netem", "kernel": kernel, **row} for row in rows]
+    return [{"backend": row.pop("backend"), "kernel": kernel, **row} for row in rows]
 
 
 def main() -> None:
