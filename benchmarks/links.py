@@ -10,19 +10,12 @@ the rate times 1448/1514, TCP's payload share of a 1500-byte-MTU frame) and fpin
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
-
-import pandas as pd
 
 import distem
+from guest import host_and_guest
 
-RESULTS = Path(__file__).parent / "results"
 GOODPUT = 1448 / 1514
 
 
@@ -91,28 +84,5 @@ def measure(part: str) -> list[dict]:
     return [{"backend": row.pop("backend"), "kernel": kernel, **row} for row in rows]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["host", "guest"], help=argparse.SUPPRESS)  # the guest runs one part
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.part:
-        pd.DataFrame(measure(args.part)).to_csv(args.out, index=False)
-        return
-    RESULTS.mkdir(exist_ok=True)
-    from distem.testing import uml
-
-    guest_csv = RESULTS / "links-guest.csv.tmp"
-    rows = measure("host")
-    rc = uml.run([sys.executable, __file__, "--part", "guest", "--out", str(guest_csv)], cwd=Path.cwd())
-    if rc != 0:
-        raise SystemExit(f"the guest part failed with exit code {rc}")
-    table = pd.concat([pd.DataFrame(rows), pd.read_csv(guest_csv)], ignore_index=True)
-    guest_csv.unlink()
-    table.to_csv(RESULTS / "links.csv", index=False)
-    (RESULTS / "links.md").write_text(f"# link fidelity ({os.uname().nodename})\n\n" + table.to_markdown(index=False) + "\n")
-    print(table.to_string(index=False))
-
-
 if __name__ == "__main__":
-    main()
+    host_and_guest(__file__, "links", "link fidelity", measure)
