@@ -1,5 +1,6 @@
-"""Link fidelity, asked vs measured: bandwidth (htb) on this kernel; delay, jitter and loss on a
-kernel with sch_netem (the user-mode Linux guest, run through distem.testing.uml).
+"""Link fidelity, asked vs measured: bandwidth (htb) on this kernel, and delay, jitter and loss by
+its userspace delay line when it has no sch_netem; the same on a kernel with sch_netem (the
+user-mode Linux guest, run through distem.testing.uml).
 
     .venv/bin/python benchmarks/links.py      -> benchmarks/results/links.md (and .csv)
 
@@ -9,19 +10,12 @@ the rate times 1448/1514, TCP's payload share of a 1500-byte-MTU frame) and fpin
 
 from __future__ import annotations
 
-import argparse
-import os
 import statistics
-import subprocess
-import sys
 import tempfile
-from pathlib import Path
-
-import pandas as pd
 
 import distem
+from guest import host_and_guest
 
-RESULTS = Path(__file__).parent / "results"
 GOODPUT = 1448 / 1514
 
 
@@ -48,7 +42,7 @@ def bandwidth_rows(p: distem.Platform) -> list[dict]:
     return rows
 
 
-def netem_rows(p: distem.Platform) -> list[dict]:
+def delay_rows(p: distem.Platform) -> list[dict]:
     rows = []
     baseline = p.ping("a", "b", count=20).median()
     for ms in (1, 10, 50, 200):
@@ -78,35 +72,17 @@ def measure(part: str) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="distem-bench-") as state_dir:
         p = pair(state_dir)
         try:
-            rows = bandwidth_rows(p) if part == "host" else netem_rows(p)
             kernel = p.pnodes.loc["local", "kernel"]
+            if part == "host":
+                rows = [{"backend": "htb", **row} for row in bandwidth_rows(p)]
+                if p.backend("local") == "userspace":
+                    rows += [{"backend": "userspace", **row} for row in delay_rows(p)]
+            else:
+                rows = [{"backend": p.backend("local"), **row} for row in delay_rows(p)]
         finally:
             p.close()
-    return [{"backend": "htb" if part == "host" else "netem", "kernel": kernel, **row} for row in rows]
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["host", "guest"], help=argparse.SUPPRESS)  # the guest runs one part
-    parser.add_argument("--out", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.part:
-        pd.DataFrame(measure(args.part)).to_csv(args.out, index=False)
-        return
-    RESULTS.mkdir(exist_ok=True)
-    from distem.testing import uml
-
-    guest_csv = RESULTS / "links-guest.csv.tmp"
-    rows = measure("host")
-    rc = uml.run([sys.executable, __file__, "--part", "guest", "--out", str(guest_csv)], cwd=Path.cwd())
-    if rc != 0:
-        raise SystemExit(f"the guest part failed with exit code {rc}")
-    table = pd.concat([pd.DataFrame(rows), pd.read_csv(guest_csv)], ignore_index=True)
-    guest_csv.unlink()
-    table.to_csv(RESULTS / "links.csv", index=False)
-    (RESULTS / "links.md").write_text(f"# link fidelity ({os.uname().nodename})\n\n" + table.to_markdown(index=False) + "\n")
-    print(table.to_string(index=False))
+    return [{"backend": row.pop("backend"), "kernel": kernel, **row} for row in rows]
 
 
 if __name__ == "__main__":
-    main()
+    host_and_guest(__file__, "links", "link fidelity", measure)

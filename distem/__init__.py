@@ -13,8 +13,8 @@ Layers (data flows one way): ``model`` -> ``plan`` -> ``agent`` (on each pnode)
 """
 
 from . import images
-from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, MappingError, NotFoundError,
-                     ValidationError)
+from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, FidelityWarning, MappingError,
+                     NotFoundError, ValidationError)
 from .model import PNode
 from .platform import Platform
 from .platform.placement_calls import place, plot_physical_topology, plot_virtual_topology
@@ -31,9 +31,10 @@ def __getattr__(name: str) -> object:
         return importlib.import_module(".widgets", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "Platform", "PNode", "images",
     "load_physical_topo", "load_vnodes_yaml", "place", "plot_physical_topology", "plot_virtual_topology",
     "DistemError", "ValidationError", "NotFoundError", "AlreadyExistsError", "CommandError", "MappingError",
-    "AgentError", "widgets",
+    "AgentError", "FidelityWarning", "widgets",
 ]

@@ -7,6 +7,8 @@
      ├── CommandError         a command run in a vnode exited non-zero
      ├── MappingError         vnodes cannot be placed on the pnodes
      └── AgentError           an operation failed on a pnode (pnode, operation, errno)
+
+    FidelityWarning (a UserWarning)  accepted, but the emulation may not be what was asked
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "CommandError",
     "MappingError",
     "AgentError",
+    "FidelityWarning",
 ]
 
 
@@ -97,3 +100,8 @@ class AgentError(DistemError):
         where = f" on {target!r}" if target else ""
         code = f" [errno {errno}]" if errno else ""
         super().__init__(f"pnode {pnode}: {operation}{where} failed{code}: {message}")
+
+
+class FidelityWarning(UserWarning):
+    """Accepted, but the pnode may not emulate it as asked (e.g. a rate beyond what the
+    userspace delay line keeps up with)."""

@@ -57,13 +57,15 @@ def busybox(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def platform_leftovers(platform_id: str, state_dir: str) -> list[str]:
-    """What a closed platform still holds on this machine: links, cgroups, files, processes."""
+    """What a closed platform still holds on this machine: links, cgroups, files, iptables rules, processes."""
     left = [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(f"d{platform_id}")]
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         if (hierarchy / f"distem-{platform_id}").exists():
             left.append(f"cgroup {hierarchy.name}/distem-{platform_id}")
     if (Path(state_dir) / "platforms" / platform_id).exists():
         left.append(f"directory {state_dir}/platforms/{platform_id}")
+    rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout.splitlines()
+    left += [f"iptables {r}" for r in rules if f"distem:{platform_id}" in r or f"distem-{platform_id}" in r]
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()

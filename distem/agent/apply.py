@@ -11,6 +11,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from . import cgroups, links, matrix, shaping
+from .userspace import DelayLines
 from .system import mounted, run
 from .journal import Entry, Journal
 from .undo import undo
@@ -31,8 +32,8 @@ class OpFailed(Exception):
 class Applier:
     """Runs operations against this pnode, recording each creation in ``journal`` first."""
 
-    def __init__(self, journal: Journal, ipr: IPRoute) -> None:
-        self.journal, self.ipr = journal, ipr
+    def __init__(self, journal: Journal, ipr: IPRoute, delay_lines: DelayLines | None = None) -> None:
+        self.journal, self.ipr, self.delay_lines = journal, ipr, delay_lines
         self._batch: list[Entry] = []
         self.handlers: dict[str, Callable[[Op], None]] = {
             "bridge_create": self.bridge_create, "image_extract": self.image_extract,
@@ -46,6 +47,7 @@ class Applier:
             "fifo_replace": lambda op: shaping.fifo_replace(self.ipr, op["device"], op["limit"]),
             "matrix_replace": lambda op: matrix.matrix_replace(self.ipr, op),
             "shaping_clear": lambda op: shaping.shaping_clear(self.ipr, op["device"], op["root"], op["ingress"]),
+            "delayline_set": self.delayline_set, "delayline_clear": self.delayline_clear,
             "cgroup_write": lambda op: cgroups.write(op["version"], op["controller"], op["path"], op["file"], op["value"]),
         }
 
@@ -63,8 +65,10 @@ class Applier:
             self.journal.sync()
         return len(ops)
 
-    def _record(self, kind: str, ident: str, op: Op, **data: Any) -> None:
-        self._batch.append(self.journal.add(kind, ident, op["owner"], **data))
+    def _record(self, kind: str, ident: str, op: Op, **data: Any) -> Entry:
+        entry = self.journal.add(kind, ident, op["owner"], **data)
+        self._batch.append(entry)
+        return entry
 
     # -- one method per operation kind (see distem.plan.ops) ---------------------------
     def bridge_create(self, op: Op) -> None:
@@ -150,6 +154,19 @@ class Applier:
     def ifb_create(self, op: Op) -> None:
         self._record("link", op["name"], op, alias=op["alias"])
         shaping.ifb_create(self.ipr, op["name"], op["alias"])
+
+    def _delay_lines(self) -> DelayLines:
+        if self.delay_lines is None:
+            raise OSError("this agent has no userspace delay line")
+        return self.delay_lines
+
+    def delayline_set(self, op: Op) -> None:
+        self._delay_lines().set(op["owner"], op["device"], op["direction"], op["limits"],
+                                lambda kind, ident, **data: self._record(kind, ident, op, **data),
+                                op.get("destinations"))
+
+    def delayline_clear(self, op: Op) -> None:
+        self._delay_lines().clear(op["device"], op["direction"])
 
     def container_define(self, op: Op) -> None:
         self._record("container", op["name"], op, lxcpath=op["lxcpath"])

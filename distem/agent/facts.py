@@ -9,7 +9,7 @@ import socket
 
 import lxc
 
-from . import cgroups, shaping
+from . import cgroups, shaping, userspace
 
 
 def _meminfo_bytes(field: str) -> int:
@@ -57,6 +57,8 @@ def facts() -> dict[str, object]:
         "btrfs": "btrfs" in fs and shutil.which("mkfs.btrfs") is not None,
         "overlay": "overlay" in fs,
         "qdiscs": shaping.probe_qdiscs(),
+        # Why the userspace delay line (NFQUEUE) can't run here; "" when it can.
+        "delay_line_unavailable": userspace.available(),
         "max_mhz": _max_mhz(),
         "cgroups": _limit_controllers(h),
     }

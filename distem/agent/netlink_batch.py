@@ -18,9 +18,11 @@ TCA_KIND, TCA_OPTIONS = 1, 2
 TCA_U32_CLASSID, TCA_U32_HASH, TCA_U32_LINK, TCA_U32_DIVISOR, TCA_U32_SEL = 1, 2, 3, 4, 5
 TC_U32_TERMINAL = 1
 ETH_P_IP = 0x0800
+SO_RCVBUFFORCE = 33  # <asm-generic/socket.h>; not in Python's socket module
 _HEADER = struct.Struct("=IHHII")
 _TCMSG = struct.Struct("=BxxxiIII")
 _CHUNK = 60_000  # bytes per sendmsg: well inside the socket's send buffer
+_CHUNK_REQUESTS = 128  # the kernel answers a whole sendmsg at once: its acks must fit our receive buffer
 
 
 def _attr(kind: int, payload: bytes) -> bytes:
@@ -87,14 +89,14 @@ def send(requests: list[bytes]) -> None:
     """Send ``requests`` in as few writes as fit; raise OSError naming the first one refused."""
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as sock:
         sock.bind((0, 0))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 4 << 20)  # past rmem_max: we are root
         chunk: list[bytes] = []
         size, seq, first_seq = 0, 0, 1
         for request in requests:
             seq += 1
             numbered = bytearray(request)
             struct.pack_into("=I", numbered, 8, seq)
-            if size + len(numbered) > _CHUNK and chunk:
+            if chunk and (size + len(numbered) > _CHUNK or len(chunk) >= _CHUNK_REQUESTS):
                 _send_chunk(sock, chunk, first_seq)
                 chunk, size, first_seq = [], 0, seq
             chunk.append(bytes(numbered))

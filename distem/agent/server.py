@@ -21,7 +21,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import cgroups, containers, facts, measure, undo
+from . import cgroups, containers, facts, measure, undo, userspace
 from .apply import Applier, OpFailed
 from .journal import Journal
 
@@ -44,7 +44,9 @@ class Agent:
         self.journal.sync()
         self.home = cgroups.current()
         self.ipr = IPRoute()
-        self.applier = Applier(self.journal, self.ipr)
+        self.delay_lines = userspace.DelayLines(self.journal, self.root, platform_id,
+                                                lambda: cgroups.enter(self.home))
+        self.applier = Applier(self.journal, self.ipr, self.delay_lines)
         self.spawned: dict[int, subprocess.Popen[str]] = {}
         self.handlers: dict[str, Callable[..., Any]] = {
             "apply": self.apply, "undo_owner": self.undo_owner, "start": self.start, "stop": self.stop,
@@ -183,6 +185,7 @@ class Agent:
 
     def close(self) -> dict[str, object]:
         cgroups.enter(self.home)
+        self.delay_lines.stop()  # our child: reaped here, so undo does not wait on a zombie
         self.ipr.close()
         self.journal.close()
         return undo.clean(self.state_dir, self.platform_id)

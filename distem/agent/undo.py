@@ -3,7 +3,8 @@
 Rollback of a failed batch, removal of a vnode or vnetwork, ``Platform.close``
 and ``distem clean`` all go through ``undo``: nothing is removed that the
 journal does not name, and each removal checks the thing is still ours
-(link alias, loop backing file, process start time).
+(link alias, loop backing file, process start time, the platform's comment
+on iptables rules).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 
 from pyroute2 import IPRoute
 
-from . import cgroups, containers, links
+from . import cgroups, containers, iptables, links, userspace
 from .journal import Entry, Journal
 from .system import mounted, run
 
@@ -85,9 +86,14 @@ def _subvolume(entry: Entry) -> None:
         run(["btrfs", "subvolume", "delete", entry["id"]])
 
 
+def _iptables_chain(entry: Entry) -> None:
+    iptables.chain_delete(entry["chain"], entry["comment"], entry["table"])
+
+
 UNDO: dict[str, Callable[[Entry], None]] = {
     "process": _process, "container": _container, "link": _link, "cgroup": _cgroup, "dir": _dir,
-    "mount": _mount, "loop": _loop, "subvolume": _subvolume,
+    "mount": _mount, "loop": _loop, "subvolume": _subvolume, "iptables_rule": userspace.remove_rule,
+    "iptables_chain": _iptables_chain,
 }
 
 

@@ -76,6 +76,11 @@ def link_alias(platform_id: str) -> str:
     return f"distem:{platform_id}"
 
 
+def iptables_chain(platform_id: str) -> str:
+    """The filter-table chain holding the platform's delay-line rules (jumped to from FORWARD)."""
+    return f"distem-{platform_id}"
+
+
 def cgroup_root(platform_id: str) -> str:
     """The cgroup directory (in every hierarchy) under which all of a platform's cgroups live."""
     return f"distem-{platform_id}"

@@ -9,7 +9,7 @@ itself as the equivalent shell commands (``describe``) for debugging.
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
 from ..model.links import LinkLimits
@@ -277,6 +277,50 @@ class MatrixReplace(Op):
                              "protocol", "ip", "u32"))
         lines += [_sh("tc", "class", "del", "dev", dev, "classid", f"1:{minor:x}") for minor in self.drop_classes]
         return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DelayLineSet(Op):
+    """Delay, jitter and loss of one viface direction by the platform's userspace delay line (no netem).
+
+    The agent starts the delay line at the first such operation, sends it the limits (live: the
+    rule and the packets in flight stay), and adds the rule queueing ``device``'s packets to it.
+    """
+
+    kind: ClassVar[str] = "delayline_set"
+    device: str  # the host-side veth: --physdev-in for output, --physdev-out for input
+    direction: str  # "output" | "input"
+    chain: str
+    comment: str
+    limits: LinkLimits
+    destinations: dict[str, int] = field(default_factory=dict)  # output: the latency matrix, address -> us
+
+    def describe(self) -> str:
+        match = "--physdev-in" if self.direction == "output" else "--physdev-out"
+        lim = self.limits
+        said = [f"delay {lim.delay_us}us"] + ([f"+ matrix to {len(self.destinations)} addresses"]
+                                              if self.destinations else []) + ([f"jitter {lim.jitter_us}us"] if lim.jitter_us else []) + [
+            f"{word} {ppm / 10_000:g}%" for word, ppm in (("loss", lim.loss_ppm), ("reorder", lim.reorder_ppm)) if ppm]
+        return (f"# delay line, {self.direction} of {self.device}: {' '.join(said)}\n"
+                + _sh("iptables", "-w", "-A", self.chain, "-m", "physdev", match, self.device, "-m", "comment",
+                      "--comment", self.comment, "-j", "NFQUEUE") + " --queue-num $QUEUE --queue-bypass")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DelayLineClear(Op):
+    """This viface direction no longer goes through the delay line (a no-op when it did not)."""
+
+    kind: ClassVar[str] = "delayline_clear"
+    device: str
+    direction: str
+    chain: str
+    comment: str
+
+    def describe(self) -> str:
+        match = "--physdev-in" if self.direction == "output" else "--physdev-out"
+        return (f"# delay line, {self.direction} of {self.device}: off (if its rule is there)\n"
+                + _sh("iptables", "-w", "-D", self.chain, "-m", "physdev", match, self.device, "-m", "comment",
+                    "--comment", self.comment, "-j", "NFQUEUE") + " --queue-num $QUEUE --queue-bypass")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

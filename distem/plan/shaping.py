@@ -18,18 +18,25 @@ the delay. Live changes replace the class and the leaf in place.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from ..model.entities import VNode
 from ..model.links import LinkLimits
-from ..model.names import ifb_name, link_alias, veth_name
-from .ops import FifoReplace, HtbReplace, IfbCreate, NetemReplace, Op, Plan, RedirectIngress, ShapingClear
+from ..model.names import ifb_name, iptables_chain, link_alias, veth_name
+from .ops import (DelayLineClear, DelayLineSet, FifoReplace, HtbReplace, IfbCreate, NetemReplace, Op, Plan,
+                  RedirectIngress, ShapingClear)
 
 Backend = Literal["netem", "userspace"]
 UNLIMITED_BPS = 10 * 10**9
 MTU_BYTES = 1500
 MIN_QUEUE = 32
 MAX_QUEUE = 200_000
+FRAME_BYTES = 1514  # a full Ethernet frame at MTU 1500: how a rate turns into packets per second
+# Packets per second the userspace delay line (one Python process, NFQUEUE) holds to its delay on a
+# 2-core pnode even while other work shares the cores (70,000 on an otherwise idle one):
+# benchmarks/results/delayline.md, docs/links.md.
+USERSPACE_CEILING_PPS = 40_000
 BUFFER_S = 0.1  # queueing beyond what is in flight: 100 ms of the rate, as a shaped link would have
 
 
@@ -48,7 +55,8 @@ def queue_limit(limits: LinkLimits) -> int:
 
 def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: Backend,
                   keep: bool = False) -> list[Op]:
-    """``keep``: an empty ``limits`` still gets the tree (the latency matrix hangs from it)."""
+    """The tc tree of one direction on ``device`` (the veth for input, the ifb for output);
+    ``keep``: an empty ``limits`` still gets the tree (the latency matrix hangs from it)."""
     if not limits and not keep:
         return [ShapingClear(owner=owner, device=device)]
     limits = limits or LinkLimits()
@@ -63,18 +71,35 @@ def direction_ops(owner: str, device: str, limits: LinkLimits | None, backend: B
     return ops
 
 
+def delay_line_ops(platform_id: str, owner: str, veth: str, direction: str, limits: LinkLimits | None,
+                   destinations: Mapping[str, int] | None = None) -> list[Op]:
+    """The userspace delay line's part of one direction: on, with the limits (and, on output, the
+    latency matrix's delay per destination address, us), or off."""
+    chain, comment = iptables_chain(platform_id), link_alias(platform_id)
+    if (limits and limits.needs_delay_line) or destinations:
+        return [DelayLineSet(owner=owner, device=veth, direction=direction, chain=chain, comment=comment,
+                             limits=limits or LinkLimits(), destinations=dict(sorted((destinations or {}).items())))]
+    return [DelayLineClear(owner=owner, device=veth, direction=direction, chain=chain, comment=comment)]
+
+
 def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool = False,
-                  matrix_ifaces: frozenset[int] = frozenset()) -> Plan:
+                  matrix_ifaces: frozenset[int] = frozenset(),
+                  tables: Mapping[tuple[str, int], Mapping[str, int]] | None = None) -> Plan:
     """The shaping of every interface of ``vnode``; applied after each start (``fresh``: the veths
-    were just made, so there is nothing to clear) and on live changes. ``matrix_ifaces``: the
-    interfaces carrying latency-matrix cells, whose output path is shaped even without limits."""
+    were just made, so there is nothing to clear) and on live changes. Latency-matrix cells
+    (``tables``: (vnode, interface index) -> {destination: us}) go to the userspace delay line;
+    with netem, ``matrix_ifaces`` (the interfaces carrying cells) get an output tree even without
+    limits, and plan/matrix.py hangs the cells from it."""
     owner = f"vnode:{vnode.name}"
     ops: list[Op] = []
     for i, iface in enumerate(vnode.ifaces):
-        output = iface.output or (LinkLimits() if i in matrix_ifaces else None)
+        veth = veth_name(platform_id, vnode.index, i)
+        if backend == "userspace":  # rules outlive the veths: cleared even on fresh ones (a no-op without one)
+            ops += delay_line_ops(platform_id, owner, veth, "input", iface.input)
+            ops += delay_line_ops(platform_id, owner, veth, "output", iface.output, (tables or {}).get((vnode.name, i)))
+        output = iface.output or (LinkLimits() if backend == "netem" and i in matrix_ifaces else None)
         if fresh and not (iface.input or output is not None):
             continue
-        veth = veth_name(platform_id, vnode.index, i)
         ops += direction_ops(owner, veth, iface.input, backend)
         if output is not None:
             ifb = ifb_name(platform_id, vnode.index, i)

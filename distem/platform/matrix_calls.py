@@ -16,7 +16,7 @@ from ..model.matrix import Cells, cells_from_frame, merge, parse_matrix
 from ..model.names import ifb_name, link_alias, veth_name
 from ..plan.matrix import DeviceMatrix, allocate, check_size, destinations, device_plan
 from ..plan.ops import IfbCreate, Op, RedirectIngress, ShapingClear
-from ..plan.shaping import direction_ops
+from ..plan.shaping import delay_line_ops, direction_ops
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -63,11 +63,12 @@ class MatrixCalls(_Base):
         self._apply_cells(wanted)
 
     def _check_matrix_backend(self, source: str, has_cells: bool) -> None:
-        """Cells from a running vnode need sch_netem on its pnode (stored ones wait for its start)."""
+        """Cells from a vnode need sch_netem or a working userspace delay line on its pnode."""
         vnode = self.model.vnode(source)
-        if has_cells and self.model.status[source] in (RUNNING, FROZEN) and self.backend(vnode.host) != "netem":
+        reason = self.sessions[vnode.host].facts.get("delay_line_unavailable")
+        if has_cells and self.backend(vnode.host) != "netem" and reason:
             raise ValidationError(f"latencies from {source}", "(matrix)", f"pnode {vnode.host}'s kernel has no "
-                                  "sch_netem; the latency matrix needs it there")
+                                  f"sch_netem and its userspace delay line cannot run: {reason}")
 
     def _apply_cells(self, wanted: Cells) -> None:
         tables = destinations(self.model.vnodes, wanted)
@@ -89,6 +90,8 @@ class MatrixCalls(_Base):
         """The matrix changes on each interface of ``vnode`` and the state they leave (``fresh``: just
         started, nothing there; ``limits_changed``: the interface's limits moved, leaves follow;
         ``shaped``: vnode_shaping runs first and makes or keeps the output trees)."""
+        if self.backend(vnode.host) == "userspace":
+            return self._delay_line_matrix_ops(vnode, tables)
         owner = f"vnode:{vnode.name}"
         ops: list[Op] = []
         states = {}
@@ -101,7 +104,7 @@ class MatrixCalls(_Base):
             if not shaped and new.delays and not old.delays and not iface.output:  # no output tree yet
                 ops += [IfbCreate(owner=owner, name=ifb, alias=link_alias(self.id)),
                         RedirectIngress(owner=owner, device=veth, ifb=ifb),
-                        *direction_ops(owner, ifb, None, self.backend(vnode.host), keep=True)]
+                        *direction_ops(owner, ifb, None, "netem", keep=True)]
             if not shaped and old.delays and not new.delays and not iface.output:  # only there for the matrix
                 ops += [ShapingClear(owner=owner, device=ifb), ShapingClear(owner=owner, device=veth, root=False,
                                                                             ingress=True)]
@@ -110,6 +113,21 @@ class MatrixCalls(_Base):
                 change = device_plan(owner, ifb, iface.output or LinkLimits(), old, new, limits_changed)
                 ops += [change] if change else []
             states[key] = new
+        return ops, states
+
+    def _delay_line_matrix_ops(self, vnode: VNode, tables: Mapping[tuple[str, int], Mapping[str, int]]
+                               ) -> tuple[list[Op], dict[tuple[str, int], DeviceMatrix]]:
+        """Without netem: each interface whose table changed sends the delay line its output settings
+        with the new table (one control message; the rule and the packets in flight stay)."""
+        ops: list[Op] = []
+        states = {}
+        for i, iface in enumerate(vnode.ifaces):
+            key = (vnode.name, i)
+            table = dict(tables.get(key, {}))
+            if self._matrix_applied.get(key, DeviceMatrix()).delays != table:
+                ops += delay_line_ops(self.id, f"vnode:{vnode.name}", veth_name(self.id, vnode.index, i), "output",
+                                      iface.output, table)
+            states[key] = DeviceMatrix(delays=table)
         return ops, states
 
     # -- measuring -------------------------------------------------------------------

@@ -12,6 +12,8 @@ import logging
 import os
 import secrets
 import shlex
+import warnings
+from dataclasses import replace
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,12 +23,12 @@ from typing import Any
 import networkx as nx
 import pandas as pd
 
-from ..errors import AgentError, CommandError, ValidationError
+from ..errors import AgentError, CommandError, FidelityWarning, ValidationError
 from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
 from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
 from ..plan.deploy import vnetwork_owner, vnode_owner
 from ..plan.matrix import DeviceMatrix, destinations
-from ..plan.shaping import Backend, vnode_shaping
+from ..plan.shaping import FRAME_BYTES, USERSPACE_CEILING_PPS, Backend, vnode_shaping
 from . import frames, html
 from .builders import VNetworkHandle, VNodeHandle
 from .distem_calls import DistemCalls
@@ -156,37 +158,56 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         return "netem" if "netem" in self.sessions[pnode].facts.get("qdiscs", ()) else "userspace"
 
     def _shaping(self, names: Iterable[str], fresh: bool = False) -> dict[str, list[dict[str, Any]]]:
-        """Each vnode's tc trees and latency-matrix entries (``fresh``: just started)."""
+        """Each vnode's tc trees, delay-line settings and latency-matrix cells (``fresh``: just started)."""
         tables = destinations(self.model.vnodes, self.model.latencies)
         out = {}
         for name in names:
             vnode = self.model.vnode(name)
+            backend = self.backend(vnode.host)
             carrying = frozenset(i for (source, i), table in tables.items() if source == name and table)
-            if carrying and self.backend(vnode.host) != "netem":
-                raise ValidationError(f"latencies from {name}", "(matrix)", f"pnode {vnode.host}'s kernel has no "
-                                      "sch_netem; the latency matrix needs it there")
-            ops = list(vnode_shaping(self.id, vnode, self.backend(vnode.host), fresh, carrying))
-            if carrying or any(key[0] == name for key in self._matrix_applied):
+            if carrying:
+                self._check_matrix_backend(name, True)
+            ops = list(vnode_shaping(self.id, vnode, backend, fresh, carrying, tables))
+            if backend == "netem" and (carrying or any(key[0] == name for key in self._matrix_applied)):
                 changes, states = self._matrix_ops(vnode, tables, fresh, limits_changed=not fresh, shaped=True)
                 ops += changes
                 self._matrix_applied.update(states)
+            elif backend == "userspace":  # the delay line got the whole table with the interface's settings
+                self._matrix_applied.update({(name, i): DeviceMatrix(delays=dict(tables.get((name, i), {})))
+                                             for i in range(len(vnode.ifaces))})
             if ops:
                 out[name] = [op.to_wire() for op in ops]
         return out
 
     def _check_limits(self, vnode: VNode) -> None:
-        """Refuse, before any change, what this vnode's pnode cannot emulate."""
+        """Refuse, before any change, what this vnode's pnode cannot emulate; warn (FidelityWarning)
+        where the userspace delay line may not keep up with the asked rate."""
         if self.backend(vnode.host) == "netem":
             return
+        facts = self.sessions[vnode.host].facts
+        no_netem = (f"pnode {vnode.host}'s kernel has no sch_netem (it has: {', '.join(facts.get('qdiscs', []))})")
         for iface in vnode.ifaces:
             for direction in ("output", "input"):
                 limits = getattr(iface, direction)
-                if limits and limits.needs_delay_line:
-                    raise ValidationError(
-                        f"{vnode.name}.{iface.name}.{direction}", limits.to_distem(),
-                        f"pnode {vnode.host}'s kernel has no sch_netem (it has: "
-                        f"{', '.join(self.sessions[vnode.host].facts.get('qdiscs', []))}); only 'bandwidth' "
-                        "can be emulated there")
+                if not (limits and limits.needs_delay_line):
+                    continue
+                field = f"{vnode.name}.{iface.name}.{direction}"
+                missing = [name for name, ppm in (("corruption", limits.corrupt_ppm),
+                                                  ("duplication", limits.duplicate_ppm)) if ppm]
+                if missing:
+                    raise ValidationError(field, limits.to_distem(), f"{no_netem}; its userspace delay line does "
+                                          f"'latency' (delay, jitter), 'loss' and 'reordering', not "
+                                          f"{' or '.join(missing)}")
+                reason = facts.get("delay_line_unavailable")
+                if reason:
+                    raise ValidationError(field, limits.to_distem(), f"{no_netem}, and its userspace delay line "
+                                          f"cannot run: {reason}; only 'bandwidth' can be emulated there")
+                pps = (limits.rate_bps or 0) / 8 / FRAME_BYTES
+                if pps > USERSPACE_CEILING_PPS:
+                    warnings.warn(f"{field}: {limits.rate_bps / 1e6:g} Mbit/s is up to {pps:,.0f} packets/s of "
+                                  f"{FRAME_BYTES} bytes, beyond the {USERSPACE_CEILING_PPS:,} packets/s the userspace "
+                                  f"delay line of pnode {vnode.host} keeps up with (no sch_netem there): expect "
+                                  "longer delays and losses at full rate", FidelityWarning, stacklevel=4)
 
     def _check_open(self) -> None:
         if self._closed:
