@@ -1,8 +1,9 @@
 """LatencyMatrixEditor as Python objects: edits through the grid's API, buttons clicked, on a real platform.
 
-On this host the vnodes are created but not started (the kernel has no sch_netem): cells are stored
-and p.latencies reflects them. Outside a kernel ipywidgets only logs an exception raised in a
-callback, so every test fails on such a log.
+The vnodes are created but not started (cells are stored and p.latencies reflects them), so that
+editing needs no way to delay packets; test_measure_on_running_vnodes starts them where the pnode
+can. Outside a kernel ipywidgets only logs an exception raised in a callback, so every test fails
+on such a log.
 """
 
 from __future__ import annotations
@@ -197,8 +198,8 @@ def test_a_hundred_vnodes(platform, busybox):
 
 @pytest.mark.root
 def test_measure_shows_requested_and_measured(editor, platform, monkeypatch):
-    """The display path, with a measurement made up from the requested RTTs (this host can't start
-    vnodes that carry a matrix); test_measure_on_running_vnodes measures for real where it can."""
+    """The display path, with a made-up measurement (quick, exact numbers);
+    test_measure_on_running_vnodes measures for real."""
     platform.latencies = matrix_edit.filled(NAMES, 5.0)
     for name in NAMES:
         monkeypatch.setitem(platform.model.status, name, RUNNING)
