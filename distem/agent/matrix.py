@@ -49,18 +49,14 @@ def _template(kind: str, params: tuple[tuple[str, Any], ...]) -> bytes:
         compiled.close()
 
 
-def _patched(template: bytes, index: int, handle: int, parent: int) -> bytes:
-    return netlink_batch.with_tcmsg(template, index, handle, parent)
-
-
 def _htb_child(index: int, classid: int, rate_bps: int, burst_bytes: int) -> bytes:
-    return _patched(_template("htb", (("rate_bps", rate_bps), ("burst_bytes", burst_bytes))), index, classid,
+    return netlink_batch.with_tcmsg(_template("htb", (("rate_bps", rate_bps), ("burst_bytes", burst_bytes))), index, classid,
                     shaping.CLASS)
 
 
 def _netem(index: int, handle: int, parent: int, limit: int, lim: dict[str, Any]) -> bytes:
     params = tuple(sorted(shaping.netem_params(limit, lim).items()))
-    return _patched(_template("netem", params), index, handle, parent)
+    return netlink_batch.with_tcmsg(_template("netem", params), index, handle, parent)
 
 
 def _drop_classes(index: int, minors: list[int], timeout: float = 2.0) -> None:

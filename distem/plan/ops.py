@@ -296,14 +296,13 @@ class DelayLineSet(Op):
     destinations: dict[str, int] = field(default_factory=dict)  # output: the latency matrix, address -> us
 
     def describe(self) -> str:
-        match = "--physdev-in" if self.direction == "output" else "--physdev-out"
         lim = self.limits
-        said = [f"delay {lim.delay_us}us"] + ([f"+ matrix to {len(self.destinations)} addresses"]
-                                              if self.destinations else []) + ([f"jitter {lim.jitter_us}us"] if lim.jitter_us else []) + [
-            f"{word} {ppm / 10_000:g}%" for word, ppm in (("loss", lim.loss_ppm), ("reorder", lim.reorder_ppm)) if ppm]
-        return (f"# delay line, {self.direction} of {self.device}: {' '.join(said)}\n"
-                + _sh("iptables", "-w", "-A", self.chain, "-m", "physdev", match, self.device, "-m", "comment",
-                      "--comment", self.comment, "-j", "NFQUEUE") + " --queue-num $QUEUE --queue-bypass")
+        said = [f"delay {lim.delay_us}us"]
+        said += [f"jitter {lim.jitter_us}us"] if lim.jitter_us else []
+        said += [f"{word} {ppm / 10_000:g}%" for word, ppm in (("loss", lim.loss_ppm), ("reorder", lim.reorder_ppm))
+                 if ppm]
+        said += [f"+ matrix to {len(self.destinations)} addresses"] if self.destinations else []
+        return _delay_line_rule("-A", self, " ".join(said))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -317,10 +316,15 @@ class DelayLineClear(Op):
     comment: str
 
     def describe(self) -> str:
-        match = "--physdev-in" if self.direction == "output" else "--physdev-out"
-        return (f"# delay line, {self.direction} of {self.device}: off (if its rule is there)\n"
-                + _sh("iptables", "-w", "-D", self.chain, "-m", "physdev", match, self.device, "-m", "comment",
-                    "--comment", self.comment, "-j", "NFQUEUE") + " --queue-num $QUEUE --queue-bypass")
+        return _delay_line_rule("-D", self, "off (if its rule is there)")
+
+
+def _delay_line_rule(action: str, op: DelayLineSet | DelayLineClear, said: str) -> str:
+    """The iptables rule that sends one viface direction to the delay line, as a shell line."""
+    match = "--physdev-in" if op.direction == "output" else "--physdev-out"
+    return (f"# delay line, {op.direction} of {op.device}: {said}\n"
+            + _sh("iptables", "-w", action, op.chain, "-m", "physdev", match, op.device, "-m", "comment",
+                  "--comment", op.comment, "-j", "NFQUEUE") + " --queue-num $QUEUE --queue-bypass")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -55,12 +55,15 @@ def _cores(field: str, value: object) -> int | None:
     return cores
 
 
-def _node(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(attrs) - _NODE_KEYS)
+def _check_attributes(field: str, attrs: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(attrs) - allowed)
     if unknown:
-        raise ValidationError(f"topology node {name!r}", unknown[0],
-                              f"unknown attribute; allowed: {', '.join(sorted(_NODE_KEYS - _DRAWING))} "
+        raise ValidationError(field, unknown[0], f"unknown attribute; allowed: {', '.join(sorted(allowed - _DRAWING))} "
                               "(and Graphviz's drawing attributes)")
+
+
+def _node(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
+    _check_attributes(f"topology node {name!r}", attrs, _NODE_KEYS)
     kind = _first(attrs, "kind", "type")
     ip = attrs.get("ip")
     if kind is None:
@@ -82,11 +85,7 @@ def _node(name: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _edge(u: str, v: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(attrs) - _EDGE_KEYS)
-    if unknown:
-        raise ValidationError(f"topology link {u}--{v}", unknown[0],
-                              f"unknown attribute; allowed: {', '.join(sorted(_EDGE_KEYS - _DRAWING))} "
-                              "(and Graphviz's drawing attributes)")
+    _check_attributes(f"topology link {u}--{v}", attrs, _EDGE_KEYS)
     rate = _first(attrs, "capacity_bps", "bandwidth")
     return {"capacity_bps": None if rate is None else parse_rate(rate, f"topology link {u}--{v} bandwidth")}
 
