@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/limits.py      -> benchmarks/results/limits.md (and .csv)
 
-CPU: a fixed busy loop timed inside a vnode, unlimited vs each ratio. Memory: the cgroup's peak
+CPU: a busy loop timed inside a vnode at each ratio: its CPU time over its wall time. Memory: the cgroup's peak
 usage when a process allocating past the hard limit is OOM-killed, and the largest allocation
 that survives. IO: direct-I/O dd on a loop device, timed inside the vnode.
 """
@@ -15,29 +15,20 @@ import time
 from pathlib import Path
 
 import distem
+from distem.testing.probes import calibrate_loop, slowdown
 from guest import host_and_guest
 
-LOOP = "i=0; while [ $i -lt {n} ]; do i=$((i+1)); done"
 MB = 10**6
 
 
-def loop_seconds(p: distem.Platform, n: int) -> float:
-    started = time.perf_counter()
-    p.vnode_execute("v", LOOP.format(n=n))
-    return time.perf_counter() - started
-
-
 def cpu_rows(p: distem.Platform) -> list[dict]:
-    n = 100_000
-    while (took := loop_seconds(p, n)) < 1.5:
-        n = int(n * 2 / max(took, 0.05))
-    unlimited = min(loop_seconds(p, n) for _ in range(3))
+    n = calibrate_loop(p, "v", seconds=1.5)
     pnode = p.model.pnodes["local"]
     p.vcpu_create("v", 1.0, "ratio", 1 if "cpuset" in pnode.cgroups else pnode.cores)
     rows = []
     for ratio in (1.0, 0.5, 0.25):
         p.vcpu_update("v", ratio, "ratio")
-        got = unlimited / min(loop_seconds(p, n) for _ in range(2))
+        got = 1 / min(slowdown(p, "v", n) for _ in range(2))
         rows.append({"limit": "cpu ratio", "asked": f"{ratio:.2f}", "measured": f"{got:.3f}",
                      "error": f"{100 * (got / ratio - 1):+.2f}%"})
     p.vcpu_remove("v")

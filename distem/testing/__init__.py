@@ -1,1 +1,2 @@
-"""Helpers for testing distem platforms: the user-mode Linux guest kernel (``uml``)."""
+"""Helpers for testing distem platforms: the user-mode Linux guest kernel (``uml``), measurements
+inside vnodes (``probes``)."""
