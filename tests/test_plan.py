@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from distem.model import PlatformModel, PNode, parse_cidr, parse_vnode
-from distem.plan import PnodePaths, vnetwork_plan, vnodes_plan
+from distem.plan import PnodePaths, Underlay, vnetwork_plan, vnodes_plan
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -25,7 +25,7 @@ def render(btrfs: str | None = "loop:256M") -> str:
                             {"public": "ssh-ed25519 AAAA test"} if i == 0 else None)
                 for i, fs in enumerate(modes)]
     vnodes = model.add_vnodes(requests)
-    ops = vnetwork_plan("a1b2c3", vnet) + vnodes_plan(PnodePaths("/var/lib/distem", "a1b2c3"), vnodes,
+    ops = vnetwork_plan("a1b2c3", vnet, "local", {}) + vnodes_plan(PnodePaths("/var/lib/distem", "a1b2c3"), vnodes,
                                                       model.vnetworks, {"/images/bb.tar.gz": "0123abcd"}, pnode)
     return "\n".join(f"# {op.kind} owner={op.owner}\n{op.describe()}" for op in ops) + "\n"
 
@@ -35,6 +35,29 @@ def test_plan_matches_golden():
     if os.environ.get("DISTEM_REGOLD"):
         golden.write_text(render())
     assert render() == golden.read_text()
+
+
+def render_across_pnodes() -> str:
+    """A VXLAN and two classical vnetworks (sharing one uplink) on pnode a of three, and a vnode on the VXLAN one."""
+    pnodes = [PNode(name=n) for n in "abc"]
+    underlays = {p.name: Underlay("eth0", f"10.213.0.{i + 1}", 1500) for i, p in enumerate(pnodes)}
+    model = PlatformModel("a1b2c3", pnodes)
+    vnets = [model.add_vnetwork("tunnel", parse_cidr("tunnel", "10.144.0.0/24"), "vxlan", mtu=1450),
+             model.add_vnetwork("flat", parse_cidr("flat", "10.145.0.0/24")),
+             model.add_vnetwork("flat2", parse_cidr("flat2", "10.146.0.0/24"))]
+    (vnode,) = model.add_vnodes([parse_vnode("v", {"host": "a", "vfilesystem": {"image": "/images/bb.tar.gz"},
+                                                   "vifaces": [{"name": "if0", "vnetwork": "tunnel"}]})])
+    ops = [op for v in vnets for op in vnetwork_plan("a1b2c3", v, "a", underlays)]
+    ops += vnodes_plan(PnodePaths("/var/lib/distem", "a1b2c3"), [vnode], model.vnetworks,
+                       {"/images/bb.tar.gz": "0123abcd"}, pnodes[0])
+    return "\n".join(f"# {op.kind} owner={op.owner}\n{op.describe()}" for op in ops) + "\n"
+
+
+def test_vnetworks_across_pnodes_match_golden():
+    golden = GOLDEN / "plan_across_pnodes.txt"
+    if os.environ.get("DISTEM_REGOLD"):
+        golden.write_text(render_across_pnodes())
+    assert render_across_pnodes() == golden.read_text()
 
 
 def test_plan_is_the_same_under_any_hash_seed():
@@ -48,7 +71,7 @@ def test_plan_is_the_same_under_any_hash_seed():
 def test_ops_cross_the_channel_as_plain_dicts():
     model = PlatformModel("a1b2c3", [PNode(name="local")])
     vnet = model.add_vnetwork("vnet", parse_cidr("vnet", "10.144.0.0/24"))
-    (op,) = vnetwork_plan("a1b2c3", vnet)
+    (op,) = vnetwork_plan("a1b2c3", vnet, "local", {})
     assert op.to_wire() == {"op": "bridge_create", "owner": "vnetwork:vnet", "name": "da1b2c3b0",
                             "alias": "distem:a1b2c3", "mtu": 1500}
 

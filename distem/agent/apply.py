@@ -10,7 +10,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import cgroups, links, matrix, shaping
+from . import cgroups, links, matrix, shaping, underlay
 from .userspace import DelayLines
 from .system import mounted, run
 from .journal import Entry, Journal
@@ -36,7 +36,8 @@ class Applier:
         self.journal, self.ipr, self.delay_lines = journal, ipr, delay_lines
         self._batch: list[Entry] = []
         self.handlers: dict[str, Callable[[Op], None]] = {
-            "bridge_create": self.bridge_create, "image_extract": self.image_extract,
+            "bridge_create": self.bridge_create, "vxlan_create": self.vxlan_create, "uplink": self.uplink,
+            "image_extract": self.image_extract,
             "tree_copy": self.tree_copy, "overlay_mount": self.overlay_mount, "make_dir": self.make_dir, "btrfs_loop": self.btrfs_loop,
             "btrfs_base": self.btrfs_base, "btrfs_snapshot": self.btrfs_snapshot,
             "file_write": self.file_write, "container_define": self.container_define,
@@ -74,6 +75,15 @@ class Applier:
     def bridge_create(self, op: Op) -> None:
         self._record("link", op["name"], op, alias=op["alias"])
         links.bridge_create(self.ipr, op["name"], op["alias"], op["mtu"])
+
+    def vxlan_create(self, op: Op) -> None:
+        self._record("link", op["name"], op, alias=op["alias"])
+        underlay.vxlan_create(self.ipr, op)
+
+    def uplink(self, op: Op) -> None:
+        moved = underlay.uplink_state(self.ipr, op["root"])  # journalled: undo gives these back
+        self._record("uplink", op["root"], op, bridge=op["bridge"], moved=moved)
+        underlay.uplink(self.ipr, op["bridge"], moved)
 
     def image_extract(self, op: Op) -> None:
         """Into the pnode's image cache (shared by platforms, so not journalled); atomic by rename."""

@@ -8,8 +8,9 @@ import shutil
 import socket
 
 import lxc
+from pyroute2 import IPRoute
 
-from . import cgroups, shaping, userspace
+from . import cgroups, shaping, underlay, userspace
 
 
 def _meminfo_bytes(field: str) -> int:
@@ -45,6 +46,8 @@ def _limit_controllers(h: cgroups.Hierarchies) -> dict[str, int]:
 def facts() -> dict[str, object]:
     h = cgroups.hierarchies()
     fs = _filesystems()
+    with IPRoute() as ipr:
+        interfaces = underlay.interfaces(ipr)
     return {
         "hostname": socket.gethostname(),
         "kernel": platform.release(),
@@ -61,4 +64,5 @@ def facts() -> dict[str, object]:
         "delay_line_unavailable": userspace.available(),
         "max_mhz": _max_mhz(),
         "cgroups": _limit_controllers(h),
+        "interfaces": interfaces,  # name -> addresses, mtu, default: where vnetworks meet the physical network
     }

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from pyroute2 import IPRoute
 
-from . import cgroups, containers, iptables, links, userspace
+from . import cgroups, containers, iptables, links, underlay, userspace
 from .journal import Entry, Journal
 from .system import mounted, run
 
@@ -52,6 +52,12 @@ def _container(entry: Entry) -> None:
 def _link(entry: Entry) -> None:
     with IPRoute() as ipr:
         links.link_delete(ipr, entry["id"], entry["alias"])
+
+
+def _uplink(entry: Entry) -> None:
+    with IPRoute() as ipr:
+        if ipr.link_lookup(ifname=entry["id"]):
+            underlay.downlink(ipr, entry["bridge"], entry["moved"])
 
 
 def _cgroup(entry: Entry) -> None:
@@ -91,7 +97,7 @@ def _iptables_chain(entry: Entry) -> None:
 
 
 UNDO: dict[str, Callable[[Entry], None]] = {
-    "process": _process, "container": _container, "link": _link, "cgroup": _cgroup, "dir": _dir,
+    "process": _process, "container": _container, "link": _link, "uplink": _uplink, "cgroup": _cgroup, "dir": _dir,
     "mount": _mount, "loop": _loop, "subvolume": _subvolume, "iptables_rule": userspace.remove_rule,
     "iptables_chain": _iptables_chain,
 }

@@ -42,6 +42,14 @@ class VNetwork:
     cidr: IPv4Network
     network_type: NetworkType = "classical"
     root_interface: str | None = None
+    # Across pnodes: the vnodes' MTU (a VXLAN header takes 50 bytes of the physical one), and the
+    # vnetwork whose bridge this one uses (classical vnetworks on one physical interface share it).
+    mtu: int | None = None
+    shares_bridge_of: int | None = None
+
+    @property
+    def bridge_index(self) -> int:
+        return self.index if self.shares_bridge_of is None else self.shares_bridge_of
 
     @property
     def reserved(self) -> IPv4Interface:

@@ -61,6 +61,18 @@ def bridge_name(platform_id: str, vnetwork_index: int) -> str:
     return _ifname(f"d{platform_id}b{_base36(vnetwork_index)}")
 
 
+def vxlan_name(platform_id: str, vnetwork_index: int) -> str:
+    """A vnetwork's VXLAN device on each pnode, e.g. 'd1a2b3cx0'."""
+    return _ifname(f"d{platform_id}x{_base36(vnetwork_index)}")
+
+
+def vxlan_vni(platform_id: str, vnetwork_index: int) -> int:
+    """A vnetwork's VXLAN network identifier (24 bits), stable for (platform, vnetwork): two
+    platforms sharing a physical network get distinct ones but for a 1-in-16-million chance."""
+    digest = hashlib.sha256(f"{platform_id}/{vnetwork_index}".encode()).digest()
+    return int.from_bytes(digest[:3], "big") or 1
+
+
 def veth_name(platform_id: str, vnode_index: int, iface_index: int) -> str:
     """Host side of a vnode's interface, e.g. 'd1a2b3cv1fi0'."""
     return _ifname(f"d{platform_id}v{_base36(vnode_index)}i{_base36(iface_index)}")

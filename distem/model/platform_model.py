@@ -47,8 +47,9 @@ class PlatformModel:
 
     def add_vnetwork(
         self, name: str, cidr: IPv4Network | None, network_type: NetworkType = "classical",
-        root_interface: str | None = None,
+        root_interface: str | None = None, mtu: int | None = None,
     ) -> VNetwork:
+        """``mtu``: the vnodes' MTU when it is less than the physical one (VXLAN across pnodes)."""
         check_name("vnetwork name", name)
         if name in self.vnetworks:
             raise AlreadyExistsError("vnetwork", name)
@@ -56,8 +57,12 @@ class PlatformModel:
         for other in self.vnetworks.values():
             if other.cidr.overlaps(cidr):
                 raise ValidationError(f"vnetwork {name!r} cidr", str(cidr), f"it overlaps vnetwork {other.name!r} ({other.cidr})")
+        # Across pnodes a physical interface joins one bridge only: classical vnetworks on it share one.
+        shared = next((v.index for v in self.vnetworks.values() if len(self.pnodes) > 1 and network_type == "classical"
+                       and v.network_type == "classical" and v.root_interface == root_interface
+                       and v.shares_bridge_of is None), None)
         vnet = VNetwork(name=name, index=self._next_vnetwork, cidr=cidr, network_type=network_type,
-                        root_interface=root_interface)
+                        root_interface=root_interface, mtu=mtu, shares_bridge_of=shared)
         self._next_vnetwork += 1
         self.vnetworks[name] = vnet
         return vnet
@@ -67,6 +72,10 @@ class PlatformModel:
         users = sorted(n.name for n in self.vnodes.values() if any(i.vnetwork == name for i in n.ifaces))
         if users:
             raise ValidationError("vnetwork", name, f"still used by vnodes {', '.join(users)}; remove them first")
+        sharing = sorted(v.name for v in self.vnetworks.values() if v.shares_bridge_of == vnet.index)
+        if sharing:
+            raise ValidationError("vnetwork", name, f"vnetworks {', '.join(sharing)} use its bridge onto the physical "
+                                  "network; remove them first")
         return self.vnetworks.pop(name)
 
     def _free_cidr(self) -> IPv4Network:

@@ -4,8 +4,8 @@
 ``deploy`` builds the plans for vnetworks, filesystems and containers.
 """
 
-from .deploy import lxc_config, vnetwork_plan, vnodes_plan
+from .deploy import Underlay, lxc_config, vnetwork_plan, vnodes_plan
 from .ops import Op, Plan
 from .paths import PnodePaths
 
-__all__ = ["Op", "Plan", "PnodePaths", "lxc_config", "vnetwork_plan", "vnodes_plan"]
+__all__ = ["Op", "Plan", "PnodePaths", "Underlay", "lxc_config", "vnetwork_plan", "vnodes_plan"]

@@ -9,14 +9,15 @@ image) appears once, at its first use.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from posixpath import join
 
 from ..model.entities import PNode, VNetwork, VNode
-from ..model.names import bridge_name, cgroup_root, link_alias, veth_name
+from ..model.names import bridge_name, cgroup_root, link_alias, veth_name, vxlan_name, vxlan_vni
 from ..model.units import parse_size
 from .cgroups import lxc_lines
 from .ops import (BridgeCreate, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
-                  MakeDir, Op, OverlayMount, Plan, TreeCopy)
+                  MakeDir, Op, OverlayMount, Plan, TreeCopy, Uplink, VxlanCreate)
 from .paths import PnodePaths
 
 PLATFORM_OWNER = "platform"
@@ -31,9 +32,61 @@ def vnode_owner(name: str) -> str:
     return f"vnode:{name}"
 
 
-def vnetwork_plan(platform_id: str, vnet: VNetwork) -> Plan:
-    return (BridgeCreate(owner=vnetwork_owner(vnet.name), name=bridge_name(platform_id, vnet.index),
-                         alias=link_alias(platform_id)),)
+VXLAN_PORT = 4789  # IANA's
+VXLAN_OVERHEAD = 50  # outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8
+
+
+@dataclass(frozen=True, slots=True)
+class Underlay:
+    """Where a vnetwork meets a pnode's physical network: the interface, its address and MTU."""
+
+    interface: str
+    address: str
+    mtu: int
+
+
+def choose_underlay(pnode: str, interfaces: Mapping[str, Mapping[str, object]], root: str | None) -> Underlay:
+    """The physical interface a vnetwork uses on ``pnode`` (from the agent's facts): ``root`` if
+    given, else the one holding the default route, else the only one with an IPv4 address.
+
+    Raises:
+        ValidationError: no such interface there, or no way to choose one.
+    """
+    from ..errors import ValidationError
+
+    have = ", ".join(f"{n} ({', '.join(i['addresses'])})" for n, i in interfaces.items()) or "none"  # type: ignore[arg-type]
+    if root is None:
+        default = [n for n, i in interfaces.items() if i["default"]]
+        candidates = default or list(interfaces)
+        if len(candidates) != 1:
+            raise ValidationError("root_interface", None, f"pnode {pnode} has no single default interface; name one "
+                                  f"of its interfaces with an IPv4 address: {have}")
+        root = candidates[0]
+    if root not in interfaces:
+        raise ValidationError("root_interface", root, f"pnode {pnode} has no such interface with an IPv4 address "
+                              f"(it has: {have})")
+    found = interfaces[root]
+    address = str(found["addresses"][0]).split("/")[0]  # type: ignore[index]
+    return Underlay(root, address, int(found["mtu"]))  # type: ignore[call-overload]
+
+
+def vnetwork_plan(platform_id: str, vnet: VNetwork, pnode: str, underlays: Mapping[str, Underlay]) -> Plan:
+    """The vnetwork on ``pnode``; ``underlays`` holds every pnode's (more than one: the vnetwork spans them)."""
+    owner, bridge, alias = vnetwork_owner(vnet.name), bridge_name(platform_id, vnet.index), link_alias(platform_id)
+    if len(underlays) < 2:
+        return (BridgeCreate(owner=owner, name=bridge, alias=alias),)
+    here = underlays[pnode]
+    if vnet.network_type == "classical":
+        if vnet.shares_bridge_of is not None:
+            return ()
+        return (BridgeCreate(owner=owner, name=bridge, alias=alias, mtu=here.mtu),
+                Uplink(owner=owner, bridge=bridge, root=here.interface))
+    assert vnet.mtu is not None, "a vxlan vnetwork across pnodes has its MTU from the platform"
+    remotes = tuple(sorted(u.address for p, u in underlays.items() if p != pnode))
+    return (BridgeCreate(owner=owner, name=bridge, alias=alias, mtu=vnet.mtu),
+            VxlanCreate(owner=owner, name=vxlan_name(platform_id, vnet.index), alias=alias,
+                        vni=vxlan_vni(platform_id, vnet.index), root=here.interface, local=here.address,
+                        port=VXLAN_PORT, mtu=vnet.mtu, bridge=bridge, remotes=remotes))
 
 
 def btrfs_root(paths: PnodePaths, btrfs: str | None) -> str | None:
@@ -93,7 +146,7 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
         vnet = vnetworks[iface.vnetwork]
         lines += [
             f"lxc.net.{i}.type = veth",
-            f"lxc.net.{i}.link = {bridge_name(platform_id, vnet.index)}",
+            f"lxc.net.{i}.link = {bridge_name(platform_id, vnet.bridge_index)}",
             f"lxc.net.{i}.veth.pair = {veth_name(platform_id, vnode.index, i)}",
             f"lxc.net.{i}.name = {iface.name}",
             f"lxc.net.{i}.hwaddr = {iface.mac}",
@@ -101,6 +154,8 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
             # The broadcast address is written out: LXC would otherwise leave it unset.
             f"lxc.net.{i}.ipv4.address = {iface.address.with_prefixlen} {vnet.cidr.broadcast_address}",
         ]
+        if vnet.mtu is not None:
+            lines.append(f"lxc.net.{i}.mtu = {vnet.mtu}")
     return "\n".join(lines) + "\n"
 
 

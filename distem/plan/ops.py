@@ -44,6 +44,43 @@ class BridgeCreate(Op):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class VxlanCreate(Op):
+    """A vnetwork's tunnel to the other pnodes: a port of its bridge, flooding to each remote VTEP."""
+
+    kind: ClassVar[str] = "vxlan_create"
+    name: str
+    alias: str
+    vni: int
+    root: str  # the physical interface it runs over
+    local: str  # this pnode's address on it
+    port: int
+    mtu: int
+    bridge: str
+    remotes: tuple[str, ...]
+
+    def describe(self) -> str:
+        add = _sh("ip", "link", "add", self.name, "mtu", str(self.mtu), "type", "vxlan", "id", str(self.vni),
+                  "dev", self.root, "local", self.local, "dstport", str(self.port))
+        up = _sh("ip", "link", "set", self.name, "alias", self.alias, "master", self.bridge, "up")
+        fdb = [_sh("bridge", "fdb", "append", "00:00:00:00:00:00", "dev", self.name, "dst", r) for r in self.remotes]
+        return " && ".join([add, up, *fdb])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Uplink(Op):
+    """A classical vnetwork across pnodes: the physical interface joins the bridge, and the pnode's
+    addresses and routes move from it onto the bridge (back again when the bridge goes)."""
+
+    kind: ClassVar[str] = "uplink"
+    bridge: str
+    root: str
+
+    def describe(self) -> str:
+        return (f"{_sh('ip', 'link', 'set', self.root, 'master', self.bridge)} && "
+                f"# move {self.root}'s IPv4 addresses and routes to {self.bridge}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ImageExtract(Op):
     """Extract a tarball into the pnode's image cache, unless it is there already."""
 

@@ -48,7 +48,7 @@ class DistemCalls(_Base):
     def vnetwork_info(self, name: str) -> dict[str, Any]:
         vnet = self.model.vnetwork(name)
         return {"name": vnet.name, "address": str(vnet.cidr), "network_type": vnet.network_type,
-                "root_interface": vnet.root_interface, "bridge": bridge_name(self.id, vnet.index),
+                "root_interface": vnet.root_interface, "bridge": bridge_name(self.id, vnet.bridge_index),
                 "vnodes": sorted(n.name for n in self.model.vnodes.values()
                                  if any(i.vnetwork == name for i in n.ifaces))}
 

@@ -6,7 +6,7 @@
                cgroups: cpu_s, memory_mib, memory_peak_mib, io_read_mib, io_write_mib
     vifaces    index (vnode, iface): vnetwork, address, mac, host_ifname, bridge, output, input, backend
                (output/input: the limits in tc's words; backend: netem or userspace, per pnode)
-    vnetworks  index name: cidr, type, root_interface, bridge, vnodes, free_addresses
+    vnetworks  index name: cidr, type, root_interface, bridge, mtu (the vnodes'), vnodes, free_addresses
     pnodes     index name: spec, hostname, kernel, cores, memory_gib, lxc, cgroup_v1, cgroup_v2, btrfs, vnodes
 """
 
@@ -26,7 +26,7 @@ from ..model.units import format_duration, format_rate
 VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway", "cores", "cpu_ratio",
                  "memory_limit", "io_limit", "cpu_s", "memory_mib", "memory_peak_mib", "io_read_mib", "io_write_mib"]
 VIFACE_COLUMNS = ["vnetwork", "address", "mac", "host_ifname", "bridge", "output", "input", "backend"]
-VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "vnodes", "free_addresses"]
+VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "mtu", "vnodes", "free_addresses"]
 PNODE_COLUMNS = ["spec", "hostname", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1", "cgroup_v2", "btrfs", "vnodes"]
 
 
@@ -100,7 +100,7 @@ def vifaces_frame(model: PlatformModel, backends: dict[str, str]) -> pd.DataFram
             rows.append({"vnode": v.name, "iface": iface.name, "vnetwork": iface.vnetwork,
                          "address": str(iface.address), "mac": iface.mac,
                          "host_ifname": veth_name(model.platform_id, v.index, i),
-                         "bridge": bridge_name(model.platform_id, vnet.index),
+                         "bridge": bridge_name(model.platform_id, vnet.bridge_index),
                          "output": describe_limits(iface.output), "input": describe_limits(iface.input),
                          "backend": backends.get(v.host)})
     return _frame(rows, VIFACE_COLUMNS, ["vnode", "iface"])
@@ -111,7 +111,8 @@ def vnetworks_frame(model: PlatformModel) -> pd.DataFrame:
     for vnet in model.vnetworks.values():
         used = model.used_addresses(vnet.name)
         rows.append({"name": vnet.name, "cidr": str(vnet.cidr), "type": vnet.network_type,
-                     "root_interface": vnet.root_interface, "bridge": bridge_name(model.platform_id, vnet.index),
+                     "root_interface": vnet.root_interface, "bridge": bridge_name(model.platform_id, vnet.bridge_index),
+                     "mtu": vnet.mtu or 1500,
                      "vnodes": sum(any(i.vnetwork == vnet.name for i in v.ifaces) for v in model.vnodes.values()),
                      "free_addresses": vnet.cidr.num_addresses - 3 - len(used)})
     return _frame(rows, VNETWORK_COLUMNS, "name")

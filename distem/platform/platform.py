@@ -13,7 +13,6 @@ import os
 import secrets
 import shlex
 import warnings
-from dataclasses import replace
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,7 @@ import pandas as pd
 from ..errors import AgentError, CommandError, FidelityWarning, ValidationError
 from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
 from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
-from ..plan.deploy import vnetwork_owner, vnode_owner
+from ..plan.deploy import VXLAN_OVERHEAD, choose_underlay, vnetwork_owner, vnode_owner
 from ..plan.matrix import DeviceMatrix, destinations
 from ..plan.shaping import FRAME_BYTES, USERSPACE_CEILING_PPS, Backend, vnode_shaping
 from . import frames, html
@@ -219,12 +218,18 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
 
         self._check_open()
         kind, root = parse_vnetwork_opts(name, opts)
-        if kind == "vxlan" and len(self.sessions) == 1:
-            log.info("vnetwork %s: vxlan on a single pnode behaves as classical", name)
-        vnet = self.model.add_vnetwork(name, parse_cidr(name, cidr), kind, root)
-        ops = [op.to_wire() for op in vnetwork_plan(self.id, vnet)]
+        if len(self.sessions) == 1:
+            underlays = {}  # one pnode: a bridge is the whole vnetwork, whatever its type
+            if kind == "vxlan":
+                log.info("vnetwork %s: vxlan on a single pnode behaves as classical", name)
+        else:
+            underlays = {p: choose_underlay(p, s.facts["interfaces"], root) for p, s in self.sessions.items()}
+        mtu = min(u.mtu for u in underlays.values()) - VXLAN_OVERHEAD if underlays and kind == "vxlan" else None
+        vnet = self.model.add_vnetwork(name, parse_cidr(name, cidr), kind, root, mtu)
+        calls = {p: ("apply", {"ops": [op.to_wire() for op in vnetwork_plan(self.id, vnet, p, underlays)]})
+                 for p in self.sessions}
         try:
-            self._on_pnodes({p: ("apply", {"ops": ops}) for p in self.sessions})
+            self._on_pnodes(calls)
         except AgentError:
             self._undo_everywhere([vnetwork_owner(name)])
             self.model.remove_vnetwork(name)
