@@ -8,6 +8,7 @@ import shutil
 import socket
 
 import lxc
+from pyroute2 import IPRoute
 
 from . import cgroups, shaping, userspace
 
@@ -33,6 +34,15 @@ def _max_mhz() -> int | None:
         return None  # no cpufreq (most VMs): MHz cannot be converted, ratios still work
 
 
+def _addresses() -> list[str]:
+    """This pnode's IPv4 addresses outside loopback; the default route's interface first."""
+    with IPRoute() as ipr:
+        default = {r.get_attr("RTA_OIF") for r in ipr.get_default_routes(family=socket.AF_INET)}
+        found = [(a["index"] not in default, a.get_attr("IFA_ADDRESS")) for a in ipr.get_addr(family=socket.AF_INET)
+                 if not a.get_attr("IFA_ADDRESS", "").startswith("127.")]
+    return [address for _, address in sorted(found)]
+
+
 def _limit_controllers(h: cgroups.Hierarchies) -> dict[str, int]:
     """The hierarchy (1 or 2) each controller that limits vnodes is on; v1's blkio is v2's io."""
     out = {c: 2 for c in ("cpu", "cpuset", "memory", "io") if c in h.v2_controllers}
@@ -47,6 +57,7 @@ def facts() -> dict[str, object]:
     fs = _filesystems()
     return {
         "hostname": socket.gethostname(),
+        "addresses": _addresses(),
         "kernel": platform.release(),
         "cores": len(os.sched_getaffinity(0)),
         "memory": _meminfo_bytes("MemTotal"),
