@@ -75,7 +75,7 @@ def platform_leftovers(platform_id: str, state_dir: str, cgroup_parent: str = ""
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if f"platforms/{platform_id}" in cmdline:
+        if f"{state_dir.rstrip('/')}/platforms/{platform_id}" in cmdline:  # this pnode's: others share the kernel
             left.append(f"process {pid} {cmdline[:80]}")
     return left
 

@@ -2,6 +2,8 @@
 
 Protocol (builtin types only):
     controller -> agent   {"protocol": 1, "platform_id", "state_dir", "pnode", "cgroup_root"}   handshake
+                          (or with "clean_only": True, and no cgroup_root: clean platform_id, or every
+                          platform if it is None, answer ("ok", None, summary or [summaries]) and end)
     agent -> controller   ("hello", {"protocol": 1, "pid", "facts"})
     controller -> agent   (request_id, operation, kwargs)
     agent -> controller   ("progress", request_id, done, total)
@@ -209,9 +211,11 @@ def serve(channel: Any) -> None:
         channel.send(("error", None, {"operation": "handshake", "target": None, "errno": None, "index": None,
                                       "message": f"agent speaks protocol {PROTOCOL}, controller {hello.get('protocol')}"}))
         return
-    if hello.get("clean_only"):  # the controller lost its agent: clean from the journal and go
+    if hello.get("clean_only"):  # the controller lost its agent, or `distem clean`: clean from the journal, go
         try:
-            channel.send(("ok", None, undo.clean(hello["state_dir"], hello["platform_id"])))
+            platform_id = hello["platform_id"]  # None: every platform recorded under the state directory
+            channel.send(("ok", None, undo.clean(hello["state_dir"], platform_id) if platform_id
+                          else undo.clean_all(hello["state_dir"])))
         except Exception as exc:
             channel.send(("error", None, _error(exc, "clean")))
         return

@@ -84,8 +84,10 @@ def open_gateway(pnode: PNode) -> execnet.Gateway:
         raise AgentError(pnode.name, "connect", f"cannot open gateway {pnode.spec!r}: {why}") from exc
 
 
-def clean_remotely(pnode: PNode, platform_id: str, timeout: float = 120) -> dict[str, Any]:
-    """Run ``distem clean`` for one platform on ``pnode`` through a new, short-lived gateway.
+def clean_remotely(pnode: PNode, platform_id: str | None, timeout: float = 120) -> Any:
+    """Run ``distem clean`` on ``pnode`` through a new, short-lived gateway: for one platform (its
+    summary ``{platform, removed, failures}``), or for every one recorded there (``platform_id``
+    None: a list of summaries).
 
     Raises:
         AgentError: the pnode cannot be reached, or its clean failed.
