@@ -97,6 +97,7 @@ class AgentError(DistemError):
         target: str | None = None,
     ) -> None:
         self.pnode, self.operation, self.errno, self.target = pnode, operation, errno, target
+        self.message = message
         where = f" on {target!r}" if target else ""
         code = f" [errno {errno}]" if errno else ""
         super().__init__(f"pnode {pnode}: {operation}{where} failed{code}: {message}")

@@ -56,12 +56,16 @@ def busybox(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(distem.images.busybox(cache_dir=tmp_path_factory.mktemp("images")))
 
 
-def platform_leftovers(platform_id: str, state_dir: str) -> list[str]:
-    """What a closed platform still holds on this machine: links, cgroups, files, iptables rules, processes."""
+def platform_leftovers(platform_id: str, state_dir: str, cgroup_parent: str = "") -> list[str]:
+    """What a closed platform still holds on this machine: links, cgroups, files, iptables rules, processes
+    (``cgroup_parent``: its pnode's, see ``PNode.cgroup_parent``)."""
+    from distem.model.names import cgroup_root
+
     left = [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(f"d{platform_id}")]
+    group = cgroup_root(platform_id, cgroup_parent)
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
-        if (hierarchy / f"distem-{platform_id}").exists():
-            left.append(f"cgroup {hierarchy.name}/distem-{platform_id}")
+        if (hierarchy / group).exists():
+            left.append(f"cgroup {hierarchy.name}/{group}")
     if (Path(state_dir) / "platforms" / platform_id).exists():
         left.append(f"directory {state_dir}/platforms/{platform_id}")
     rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout.splitlines()
@@ -71,15 +75,16 @@ def platform_leftovers(platform_id: str, state_dir: str) -> list[str]:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if f"platforms/{platform_id}" in cmdline:
+        if f"{state_dir.rstrip('/')}/platforms/{platform_id}" in cmdline:  # this pnode's: others share the kernel
             left.append(f"process {pid} {cmdline[:80]}")
     return left
 
 
-def pnode_snapshot(state_dir: str) -> dict[str, object]:
+def pnode_snapshot(state_dir: str, cgroup_parent: str = "") -> dict[str, object]:
     """The pnode's state as far as a platform could change it."""
+    pattern = f"{cgroup_parent}/distem-*/**" if cgroup_parent else "distem-*/**"
     cgroups = sorted(str(p.relative_to("/sys/fs/cgroup")) for h in Path("/sys/fs/cgroup").iterdir()
-                     for p in h.glob("distem-*/**") if p.is_dir())
+                     for p in h.glob(pattern) if p.is_dir())
     files = sorted((str(p.relative_to(state_dir)), p.stat().st_size) for p in Path(state_dir).glob("platforms/**/*"))
     return {"links": sorted(os.listdir("/sys/class/net")), "cgroups": cgroups, "files": files}
 
@@ -98,13 +103,16 @@ def platform(state_dir: str):
 
 def cgroup_file(platform, vnode: str, controller: str, file: str) -> Path:
     """A file of a running vnode's cgroup, in whichever hierarchy its pnode has ``controller`` on."""
-    version = platform.model.pnodes["local"].cgroups[controller]
+    from distem.model.names import vnode_cgroup
+
+    pnode = platform.model.pnodes[platform.model.vnode(vnode).host]
+    version = pnode.cgroups[controller]
     if version == 2:
         mount = Path(subprocess.run(["findmnt", "-n", "-o", "TARGET", "-t", "cgroup2"], capture_output=True,
                                     text=True, check=True).stdout.split()[0])
     else:
         mount = Path("/sys/fs/cgroup") / {"io": "blkio"}.get(controller, controller)
-    return mount / f"distem-{platform.id}" / f"vnode-{vnode}" / file
+    return mount / vnode_cgroup(platform.id, vnode, pnode.cgroup_parent) / file
 
 
 @pytest.fixture

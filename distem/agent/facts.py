@@ -34,6 +34,12 @@ def _max_mhz() -> int | None:
         return None  # no cpufreq (most VMs): MHz cannot be converted, ratios still work
 
 
+def _addresses(interfaces: dict[str, dict[str, object]]) -> list[str]:
+    """This pnode's IPv4 addresses outside loopback; the default route's interface first."""
+    ordered = sorted(interfaces.values(), key=lambda i: not i["default"])
+    return [cidr.split("/")[0] for i in ordered for cidr in i["addresses"]]  # type: ignore[attr-defined]
+
+
 def _limit_controllers(h: cgroups.Hierarchies) -> dict[str, int]:
     """The hierarchy (1 or 2) each controller that limits vnodes is on; v1's blkio is v2's io."""
     out = {c: 2 for c in ("cpu", "cpuset", "memory", "io") if c in h.v2_controllers}
@@ -50,6 +56,7 @@ def facts() -> dict[str, object]:
         interfaces = underlay.interfaces(ipr)
     return {
         "hostname": socket.gethostname(),
+        "addresses": _addresses(interfaces),
         "kernel": platform.release(),
         "cores": len(os.sched_getaffinity(0)),
         "memory": _meminfo_bytes("MemTotal"),

@@ -1,7 +1,9 @@
 """The agent's side of the channel.
 
 Protocol (builtin types only):
-    controller -> agent   {"protocol": 1, "platform_id", "state_dir", "pnode"}      handshake
+    controller -> agent   {"protocol": 1, "platform_id", "state_dir", "pnode", "cgroup_root"}   handshake
+                          (or with "clean_only": True, and no cgroup_root: clean platform_id, or every
+                          platform if it is None, answer ("ok", None, summary or [summaries]) and end)
     agent -> controller   ("hello", {"protocol": 1, "pid", "facts"})
     controller -> agent   (request_id, operation, kwargs)
     agent -> controller   ("progress", request_id, done, total)
@@ -31,14 +33,15 @@ Progress = Callable[[int, int], None]
 
 
 class Agent:
-    def __init__(self, platform_id: str, state_dir: str) -> None:
+    def __init__(self, platform_id: str, state_dir: str, cgroup_root: str) -> None:
+        """``cgroup_root``: the platform's cgroup directory on this pnode (the controller names it)."""
         self.platform_id, self.state_dir = platform_id, state_dir
         self.root = os.path.join(state_dir, "platforms", platform_id)
         self.lxcpath = os.path.join(self.root, "lxc")
         os.makedirs(self.lxcpath, exist_ok=True)
         self.journal = Journal(os.path.join(self.root, undo.JOURNAL))
         self.journal.add("dir", self.root, "platform")
-        self.journal.add("cgroup", f"distem-{platform_id}", "platform")
+        self.journal.add("cgroup", cgroup_root, "platform")
         self.journal.add("process", str(os.getpid()), "platform", pid=os.getpid(),
                          start=undo.process_start_time(os.getpid()))
         self.journal.sync()
@@ -67,9 +70,10 @@ class Agent:
     def block_devices(self, progress: Progress, paths: list[str]) -> dict[str, dict[str, Any]]:
         return {path: cgroups.block_device(path) for path in paths}
 
-    def usage(self, progress: Progress, names: list[str]) -> dict[str, dict[str, int]]:
-        """What each vnode's cgroup has used: CPU time, memory, bytes read and written."""
-        return {name: cgroups.usage(f"distem-{self.platform_id}/vnode-{name}") for name in names}
+    def usage(self, progress: Progress, paths: dict[str, str]) -> dict[str, dict[str, int]]:
+        """What each vnode's cgroup (``{vnode: relative cgroup path}``) has used: CPU time, memory,
+        bytes read and written."""
+        return {name: cgroups.usage(path) for name, path in paths.items()}
 
     def _each(self, progress: Progress, names: list[str], action: Callable[[str], Any],
               workers: int = 1) -> dict[str, Any]:
@@ -207,14 +211,16 @@ def serve(channel: Any) -> None:
         channel.send(("error", None, {"operation": "handshake", "target": None, "errno": None, "index": None,
                                       "message": f"agent speaks protocol {PROTOCOL}, controller {hello.get('protocol')}"}))
         return
-    if hello.get("clean_only"):  # the controller lost its agent: clean from the journal and go
+    if hello.get("clean_only"):  # the controller lost its agent, or `distem clean`: clean from the journal, go
         try:
-            channel.send(("ok", None, undo.clean(hello["state_dir"], hello["platform_id"])))
+            platform_id = hello["platform_id"]  # None: every platform recorded under the state directory
+            channel.send(("ok", None, undo.clean(hello["state_dir"], platform_id) if platform_id
+                          else undo.clean_all(hello["state_dir"])))
         except Exception as exc:
             channel.send(("error", None, _error(exc, "clean")))
         return
     try:
-        agent = Agent(hello["platform_id"], hello["state_dir"])
+        agent = Agent(hello["platform_id"], hello["state_dir"], hello["cgroup_root"])
     except Exception as exc:
         channel.send(("error", None, _error(exc, "handshake")))
         return

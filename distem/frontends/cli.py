@@ -1,30 +1,62 @@
-"""The ``distem`` command: ``demo``, ``status``, ``clean`` (Distem's ``distem -q``)."""
+"""The ``distem`` command: ``demo``, ``status``, ``clean`` (Distem's ``distem -q``; here, or on other
+pnodes with ``--pnode SPEC`` / ``-f NODEFILE``)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from typing import Any
 
 from ..platform.platform import DEFAULT_STATE_DIR
 
 
-def _clean(args: argparse.Namespace) -> int:
-    from ..agent import undo  # runs the agent's own code, here, as root
-
-    ids = [args.platform] if args.platform else undo.platforms(args.state_dir)
+def _report(summaries: list[dict[str, Any]], where: str, prefix: str = "") -> int:
+    """Print what each platform's clean removed; the number of platforms that kept something."""
     failed = 0
-    for pid in ids:
-        summary = undo.clean(args.state_dir, pid)
+    for summary in summaries:
         failures = summary["failures"]
-        print(f"platform {pid}: removed {summary['removed']} resources"
+        print(f"{prefix}platform {summary['platform']}: removed {summary['removed']} resources"
               + (f", {len(failures)} could not be removed:" if failures else ""))
         for failure in failures:
             print(f"  {failure}")
         failed += bool(failures)
-    if not ids:
-        print(f"no platform recorded under {args.state_dir}")
+    if not summaries:
+        print(f"{prefix}no platform recorded under {where}")
+    return failed
+
+
+def _clean_pnodes(args: argparse.Namespace) -> int:
+    """Clean other pnodes through a fresh gateway each (the agent's clean, run there)."""
+    from ..errors import DistemError
+    from ..platform.pnodes import as_pnodes, read_nodefile
+    from ..platform.session import clean_remotely
+
+    try:
+        pnodes = as_pnodes(list(args.pnode or []) + (read_nodefile(args.nodefile) if args.nodefile else []),
+                           args.state_dir, None, args.ssh_config)
+    except DistemError as exc:
+        print(f"distem clean: {exc}", file=sys.stderr)
+        return 2
+    failed = 0
+    for pnode in pnodes:
+        try:
+            result = clean_remotely(pnode, args.platform)
+        except DistemError as exc:
+            print(f"{pnode.name}: {exc}")
+            failed += 1
+            continue
+        failed += _report(result if isinstance(result, list) else [result], pnode.state_dir, f"{pnode.name}: ")
     return 1 if failed else 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    if args.pnode or args.nodefile:
+        return _clean_pnodes(args)
+    from ..agent import undo  # runs the agent's own code, here, as root
+
+    ids = [args.platform] if args.platform else undo.platforms(args.state_dir)
+    return 1 if _report([undo.clean(args.state_dir, pid) for pid in ids], args.state_dir) else 0
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -66,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
         cmd.set_defaults(func=func)
         if name == "clean":
             cmd.add_argument("--platform", help="only this platform id (default: every platform recorded)")
+            cmd.add_argument("--pnode", action="append", metavar="SPEC",
+                             help="clean this pnode (a host name or an execnet spec) instead of this machine; "
+                                  "repeatable")
+            cmd.add_argument("-f", "--nodefile", help="clean the pnodes of this OAR node file")
+            cmd.add_argument("--ssh-config", help="an ssh config file for the pnodes' ssh connections")
         if name == "demo":
             cmd.add_argument("--vnodes", type=int, default=4)
     args = parser.parse_args(argv)

@@ -33,6 +33,11 @@ class PNode:
     cores: int = 1  # learnt from the pnode's agent when the platform connects
     max_mhz: int | None = None  # cpufreq's maximum, if the pnode exposes it
     cgroups: Mapping[str, int] = field(default_factory=dict)  # controller (cpu, cpuset, memory, io) -> 1 or 2
+    memory: int | None = None  # bytes, learnt from the pnode's agent like ``cores``
+    # Where this pnode's cgroups live in every hierarchy (relative): "" on a real machine. Pnodes that
+    # share one kernel (``distem.testing.local_cluster``) each get their own, so that one pnode's
+    # clean never removes another's vnode cgroups.
+    cgroup_parent: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

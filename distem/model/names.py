@@ -17,6 +17,7 @@ IFNAMSIZ = 15
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _IFACE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,14}$")
 _PLATFORM_ID = re.compile(r"^[0-9a-f]{6}$")
+_CGROUP_PARENT = re.compile(r"^([A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)?$")
 
 
 def check_name(field: str, name: object) -> str:
@@ -93,9 +94,23 @@ def iptables_chain(platform_id: str) -> str:
     return f"distem-{platform_id}"
 
 
-def cgroup_root(platform_id: str) -> str:
-    """The cgroup directory (in every hierarchy) under which all of a platform's cgroups live."""
-    return f"distem-{platform_id}"
+def check_cgroup_parent(field: str, value: object) -> str:
+    """A pnode's cgroup parent: "" or a relative path of plain components (no '.' or '..')."""
+    if (not isinstance(value, str) or not _CGROUP_PARENT.match(value)
+            or any(part in (".", "..") for part in value.split("/"))):
+        raise ValidationError(field, value, "expected '' or a relative cgroup path such as 'machine1/slice'")
+    return value
+
+
+def cgroup_root(platform_id: str, parent: str = "") -> str:
+    """The cgroup directory (in every hierarchy) under which all of a platform's cgroups on one pnode
+    live: ``distem-<id>``, below the pnode's ``cgroup_parent`` if it has one."""
+    return f"{parent}/distem-{platform_id}" if parent else f"distem-{platform_id}"
+
+
+def vnode_cgroup(platform_id: str, vnode: str, parent: str = "") -> str:
+    """A vnode's cgroup directory (in every hierarchy)."""
+    return f"{cgroup_root(platform_id, parent)}/vnode-{vnode}"
 
 
 def mac_address(platform_id: str, vnode: str, iface: str) -> str:

@@ -15,7 +15,7 @@ from ..errors import AlreadyExistsError, NotFoundError, ValidationError
 from .descriptions import VNodeRequest
 from .entities import INIT, NetworkType, PNode, VIface, VNetwork, VNode
 from .resources import VCpu, describe_cgroups, parse_vcpu_desc, parse_vio, parse_vmem
-from .names import check_name, check_platform_id, mac_address
+from .names import check_cgroup_parent, check_name, check_platform_id, mac_address
 
 # Where vnetworks created without a CIDR get a /24 (Distem's examples pass '').
 AUTO_POOL = IPv4Network("10.144.0.0/16")
@@ -30,6 +30,7 @@ class PlatformModel:
         for pnode in pnodes:
             if pnode.name in self.pnodes:
                 raise AlreadyExistsError("pnode", pnode.name)
+            check_cgroup_parent(f"pnode {pnode.name}.cgroup_parent", pnode.cgroup_parent)
             self.pnodes[pnode.name] = pnode
         self.vnetworks: dict[str, VNetwork] = {}
         self.vnodes: dict[str, VNode] = {}
@@ -189,10 +190,16 @@ class PlatformModel:
             if req.host not in self.pnodes:
                 raise ValidationError(f"{req.name}.host", req.host, f"known pnodes are {', '.join(self.pnodes)}")
             return req.host
-        load = {p: 0 for p in self.pnodes}
+        # The most free cores, then the most free memory (what hosted vnodes ask, as placement counts
+        # it), then the name: deterministic. Free may go below zero: vnodes then share cores.
+        from .placement.demand import demand_of_vnode  # lazily: the placement package loads networkx
+
+        free = {name: [p.cores, p.memory or 0] for name, p in self.pnodes.items()}
         for vnode in self.vnodes.values():
-            load[vnode.host] += 1
-        return min(load, key=lambda p: (load[p], p))
+            demand = demand_of_vnode(vnode)
+            free[vnode.host][0] -= demand.cores
+            free[vnode.host][1] -= demand.memory
+        return min(free, key=lambda p: (-free[p][0], -free[p][1], p))
 
     def _vnetwork_for(self, vnode: str, iface: str, name: str | None, address: IPv4Interface | None) -> VNetwork:
         if name is not None:

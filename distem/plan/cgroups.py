@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..model.entities import VNode
-from ..model.names import cgroup_root
+from ..model.names import vnode_cgroup
 from ..model.resources import CFS_PERIOD_US, VIo, VMem
 from .ops import CgroupWrite, Plan
 
@@ -77,8 +77,10 @@ def lxc_lines(vnode: VNode, cgroups: Mapping[str, int], all_cores: int) -> list[
     return lines
 
 
-def live_writes(platform_id: str, old: VNode, new: VNode, cgroups: Mapping[str, int], all_cores: int) -> Plan:
-    """Writes that take a running vnode from ``old``'s limits to ``new``'s."""
+def live_writes(platform_id: str, old: VNode, new: VNode, cgroups: Mapping[str, int], all_cores: int,
+                cgroup_parent: str = "") -> Plan:
+    """Writes that take a running vnode from ``old``'s limits to ``new``'s (on a pnode whose
+    cgroups live under ``cgroup_parent``)."""
     settings: list[Setting] = []
     if (old.vcpu, old.cpuset) != (new.vcpu, new.cpuset):
         settings += cpu_settings(new, cgroups, all_cores)
@@ -86,6 +88,6 @@ def live_writes(platform_id: str, old: VNode, new: VNode, cgroups: Mapping[str, 
         settings += memory_settings(new.vmem, reset_swap=bool(old.vmem and old.vmem.swap is not None))
     if old.vio != new.vio and new.vio:
         settings += io_settings(new.vio)
-    path = f"{cgroup_root(platform_id)}/vnode-{new.name}"
+    path = vnode_cgroup(platform_id, new.name, cgroup_parent)
     return tuple(CgroupWrite(owner=f"vnode:{new.name}", version=v, controller=c, path=path, file=f, value=value)
                  for v, c, f, value in settings)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from posixpath import join
 
 from ..model.entities import PNode, VNetwork, VNode
-from ..model.names import bridge_name, cgroup_root, link_alias, veth_name, vxlan_name, vxlan_vni
+from ..model.names import bridge_name, cgroup_root, link_alias, veth_name, vnode_cgroup, vxlan_name, vxlan_vni
 from ..model.units import parse_size
 from .cgroups import lxc_lines
 from .ops import (BridgeCreate, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
@@ -122,7 +122,7 @@ def rootfs_spec(paths: PnodePaths, vnode: VNode, sha: str, btrfs: str | None) ->
 def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[str, VNetwork],
                pnode: PNode) -> str:
     platform_id = paths.platform_id
-    group = cgroup_root(platform_id)
+    group = cgroup_root(platform_id, pnode.cgroup_parent)
     lines = [
         f"# distem platform {platform_id}, vnode {vnode.name}",
         f"lxc.uts.name = {vnode.name}",
@@ -134,7 +134,7 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
         "lxc.console.path = none",
         f"lxc.cap.drop = {_CAPS_DROPPED}",
         # Every cgroup of the platform lives under one directory, so cleaning is one subtree.
-        f"lxc.cgroup.dir.container = {group}/vnode-{vnode.name}",
+        f"lxc.cgroup.dir.container = {vnode_cgroup(platform_id, vnode.name, pnode.cgroup_parent)}",
         f"lxc.cgroup.dir.monitor = {group}/monitor-{vnode.name}",
         f"lxc.cgroup.dir.monitor.pivot = {group}/pivot",
         "lxc.init.cmd = /sbin/init",

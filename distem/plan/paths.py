@@ -4,7 +4,7 @@
     <state_dir>/platforms/<id>/journal.jsonl what the platform created (see agent.journal)
     <state_dir>/platforms/<id>/lxc/<vnode>/  LXC's per-container directory (config)
     <state_dir>/platforms/<id>/fs/...        root filesystems: shared copies, distinct copies, overlay deltas
-    <btrfs_dir>/distem-<id>/...              btrfs subvolumes when copy-on-write uses btrfs
+    <btrfs_dir>/[<cgroup_parent>/]distem-<id>/...  btrfs subvolumes when copy-on-write uses btrfs
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from ..model.names import cgroup_root
 class PnodePaths:
     state_dir: str
     platform_id: str
+    cgroup_parent: str = ""  # the pnode's (PNode.cgroup_parent): pnodes sharing a btrfs directory stay apart
 
     @property
     def platform(self) -> str:
@@ -51,4 +52,4 @@ class PnodePaths:
         return join(self.filesystems, f"vnode-{vnode}")
 
     def btrfs_dir(self, btrfs_root: str) -> str:
-        return join(btrfs_root, cgroup_root(self.platform_id))
+        return join(btrfs_root, cgroup_root(self.platform_id, self.cgroup_parent))

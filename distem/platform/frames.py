@@ -7,7 +7,9 @@
     vifaces    index (vnode, iface): vnetwork, address, mac, host_ifname, bridge, output, input, backend
                (output/input: the limits in tc's words; backend: netem or userspace, per pnode)
     vnetworks  index name: cidr, type, root_interface, bridge, mtu (the vnodes'), vnodes, free_addresses
-    pnodes     index name: spec, hostname, kernel, cores, memory_gib, lxc, cgroup_v1, cgroup_v2, btrfs, vnodes
+    pnodes     index name: spec, address (its first IPv4 address, the default route's first), hostname,
+               state (connected, lost, closed), kernel, cores, memory_gib, lxc, cgroup_v1, cgroup_v2, btrfs,
+               capabilities (how it delays: netem or the userspace delay line; overlay, btrfs), vnodes (hosted)
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "address
                  "memory_limit", "io_limit", "cpu_s", "memory_mib", "memory_peak_mib", "io_read_mib", "io_write_mib"]
 VIFACE_COLUMNS = ["vnetwork", "address", "mac", "host_ifname", "bridge", "output", "input", "backend"]
 VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "mtu", "vnodes", "free_addresses"]
-PNODE_COLUMNS = ["spec", "hostname", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1", "cgroup_v2", "btrfs", "vnodes"]
+PNODE_COLUMNS = ["spec", "address", "hostname", "state", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1",
+                 "cgroup_v2", "btrfs", "capabilities", "vnodes"]
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], index: str | list[str]) -> pd.DataFrame:
@@ -118,13 +121,23 @@ def vnetworks_frame(model: PlatformModel) -> pd.DataFrame:
     return _frame(rows, VNETWORK_COLUMNS, "name")
 
 
-def pnodes_frame(model: PlatformModel, facts: dict[str, dict[str, Any]]) -> pd.DataFrame:
+def _capabilities(facts: Mapping[str, Any], backend: str | None) -> str:
+    delay = {"netem": "netem", "userspace": "delay line" if not facts.get("delay_line_unavailable") else "no delay"}
+    found = [delay[backend]] if backend in delay else []
+    return ", ".join(found + [fs for fs in ("overlay", "btrfs") if facts.get(fs)])
+
+
+def pnodes_frame(model: PlatformModel, facts: Mapping[str, Mapping[str, Any]],
+                 states: Mapping[str, str] | None = None, backends: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``states``: per pnode, connected, lost or closed; ``backends``: netem or userspace."""
     rows = []
     for p in model.pnodes.values():
         f = facts.get(p.name, {})
-        rows.append({"name": p.name, "spec": p.spec, "hostname": f.get("hostname"), "kernel": f.get("kernel"),
-                     "cores": f.get("cores"), "memory_gib": round(f.get("memory", 0) / 2**30, 1),
+        rows.append({"name": p.name, "spec": p.spec, "address": next(iter(f.get("addresses") or []), None),
+                     "hostname": f.get("hostname"), "state": (states or {}).get(p.name), "kernel": f.get("kernel"),
+                     "cores": f.get("cores"), "memory_gib": round((p.memory or f.get("memory", 0)) / 2**30, 1),
                      "lxc": f.get("lxc"), "cgroup_v1": ",".join(f.get("cgroup_v1") or []),
                      "cgroup_v2": ",".join(f.get("cgroup_v2") or []), "btrfs": f.get("btrfs"),
+                     "capabilities": _capabilities(f, (backends or {}).get(p.name)),
                      "vnodes": sum(v.host == p.name for v in model.vnodes.values())})
     return _frame(rows, PNODE_COLUMNS, "name")

@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..errors import AgentError, CommandError, FidelityWarning, ValidationError
 from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
+from ..model.names import vnode_cgroup
 from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
 from ..plan.deploy import VXLAN_OVERHEAD, choose_underlay, vnetwork_owner, vnode_owner
 from ..plan.matrix import DeviceMatrix, destinations
@@ -37,6 +38,7 @@ from .placement_calls import PlacementCalls
 from .placement_view import PlacementView
 from .resource_calls import ResourceCalls
 from .progress import Progress
+from .pnodes import as_pnodes, read_nodefile
 from .session import PnodeSession
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,11 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
 
     Args:
         pnodes: the physical machines; default: this machine alone. Each is a
-            ``PNode`` or an execnet spec string ("popen", "ssh=root@host").
-        state_dir: where the agents keep images and the journal, on every pnode.
+            ``PNode``, an execnet spec string ("popen", "ssh=root@host") or a
+            bare host name ("node-1": ``ssh=root@node-1``); see ``from_nodefile``.
+        ssh_config: an ssh config file for every ssh pnode that names none.
+        state_dir: where the agents keep images and the journal, on every pnode
+            (a ``PNode`` carries its own).
         btrfs: for copy-on-write with btrfs: a directory on a btrfs filesystem
             present on every pnode, or "loop:SIZE" (e.g. "loop:4G") for a
             loop-backed btrfs the platform makes and removes itself.
@@ -64,20 +69,24 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
 
     Use it as a context manager, or call ``close()``: either removes
     everything the platform created on every pnode.
+
+    Raises:
+        ValidationError: a bad pnode (before any is contacted).
+        AgentError: a pnode could not be reached (named, with ssh's reason); the
+            sessions already opened are closed.
     """
 
     def __init__(
         self,
         pnodes: Iterable[PNode | str] | None = None,
         *,
+        ssh_config: str | None = None,
         state_dir: str = DEFAULT_STATE_DIR,
         btrfs: str | None = None,
         progress: bool | None = None,
     ) -> None:
         self.id = secrets.token_hex(3)
-        specs = list(pnodes) if pnodes is not None else ["popen"]
-        nodes = [p if isinstance(p, PNode) else PNode(name="local" if p == "popen" else p, spec=p,
-                                                      state_dir=state_dir, btrfs=btrfs) for p in specs]
+        nodes = as_pnodes(list(pnodes) if pnodes is not None else ["popen"], state_dir, btrfs, ssh_config)
         self.model = PlatformModel(self.id, nodes)
         self.progress = progress
         self._images: dict[tuple[str, int, int], str] = {}
@@ -97,16 +106,40 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
             except AgentError as exc:
                 errors.append(exc)
         if errors:
-            self.close()
-            raise errors[0]
+            self._fail_to_open(errors)
         for name, session in self.sessions.items():  # what placement needs to know of each pnode
             self.model.pnodes[name] = replace(self.model.pnodes[name], cores=session.facts["cores"],
-                                              max_mhz=session.facts["max_mhz"], cgroups=session.facts["cgroups"])
+                                              memory=session.facts["memory"], max_mhz=session.facts["max_mhz"],
+                                              cgroups=session.facts["cgroups"])
         log.info("platform %s on %s", self.id, ", ".join(self.sessions))
+
+    @classmethod
+    def from_nodefile(cls, path: str | None = None, **kwargs: Any) -> Platform:
+        """A platform on the hosts of an OAR node file (``$OAR_NODEFILE`` by default), each reached
+        as ``ssh=root@HOST``; duplicate lines (one per core) collapse, order kept. ``kwargs`` go
+        to ``Platform``.
+
+        Raises:
+            ValidationError: no node file, or an empty one.
+        """
+        return cls(read_nodefile(path), **kwargs)
+
+    def _fail_to_open(self, errors: list[AgentError]) -> None:
+        """Close the sessions that did open, then raise the first failure (naming the others)."""
+        try:
+            self.close()
+        except AgentError as exc:
+            log.warning("closing after a failed start: %s", exc)
+        first = errors[0]
+        if len(errors) == 1:
+            raise first
+        others = "; ".join(str(e) for e in errors[1:])
+        raise AgentError(first.pnode, first.operation, f"{first.message} (also: {others})",
+                         errno=first.errno, target=first.target) from first
 
     # -- plumbing --------------------------------------------------------------------
     def _paths(self, pnode: str) -> PnodePaths:
-        return PnodePaths(self.model.pnodes[pnode].state_dir, self.id)
+        return PnodePaths(self.model.pnodes[pnode].state_dir, self.id, self.model.pnodes[pnode].cgroup_parent)
 
     def _on_pnodes(self, calls: dict[str, tuple[str, dict[str, Any]]], label: str | None = None,
                    total: int = 0) -> dict[str, Any]:
@@ -452,7 +485,8 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
     @property
     def vnodes(self) -> pd.DataFrame:
         running = [n for n, s in self.model.status.items() if s in (RUNNING, FROZEN)] if not self._closed else []
-        calls = {pnode: ("usage", {"names": group}) for pnode, group in self._by_host(running).items()}
+        calls = {pnode: ("usage", {"paths": {n: vnode_cgroup(self.id, n, self.model.pnodes[pnode].cgroup_parent)
+                                             for n in group}}) for pnode, group in self._by_host(running).items()}
         usage = {name: used for found in self._on_pnodes(calls).values() for name, used in found.items()}
         return frames.vnodes_frame(self.model, usage)
 
@@ -466,7 +500,10 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
 
     @property
     def pnodes(self) -> pd.DataFrame:
-        return frames.pnodes_frame(self.model, {p: s.facts for p, s in self.sessions.items()})
+        return frames.pnodes_frame(self.model, {p: s.facts for p, s in self.sessions.items()},
+                                   {p: "closed" if self._closed else "lost" if s.lost else "connected"
+                                    for p, s in self.sessions.items()},
+                                   {p: self.backend(p) for p in self.sessions})
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self.model.vnodes)} vnodes, {len(self.model.vnetworks)} vnetworks"

@@ -45,7 +45,7 @@ class ResourceCalls(_Base):
         sha = self._image_sha(new.filesystem.image)
         ops = [container_define(self._paths(pnode.name), new, self.model.vnetworks, sha, pnode)]
         if self.model.status[new.name] in (RUNNING, FROZEN):
-            ops += live_writes(self.id, old, new, pnode.cgroups, pnode.cores)
+            ops += live_writes(self.id, old, new, pnode.cgroups, pnode.cores, pnode.cgroup_parent)
         self.model.update_vnode(new)
         try:
             self.sessions[pnode.name].call("apply", ops=[op.to_wire() for op in ops])

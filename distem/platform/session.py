@@ -17,6 +17,7 @@ from .. import agent
 from ..agent import bootstrap, server
 from ..errors import AgentError
 from ..model.entities import PNode
+from ..model.names import cgroup_root
 
 log = logging.getLogger(__name__)
 AGENT_PACKAGE = "distem_agent"
@@ -51,9 +52,47 @@ def gateway_spec(pnode: PNode) -> str:
     return f"popen//python=sudo -n {sys.executable}"
 
 
-def clean_remotely(pnode: PNode, platform_id: str, timeout: float = 120) -> dict[str, Any]:
-    """Run ``distem clean`` for one platform on ``pnode`` through a new, short-lived gateway."""
-    gateway = execnet.makegateway(gateway_spec(pnode))
+def _why_unreachable(spec: execnet.XSpec, timeout: float = 15) -> str:
+    """What ssh says when run as the gateway runs it: execnet only raises HostNotFound, and ssh's own
+    message went to our stderr. One more attempt, in batch mode (it must not prompt)."""
+    argv = ["ssh", "-o", "BatchMode=yes", *(["-F", spec.ssh_config] if spec.ssh_config else []), spec.ssh,
+            spec.python or "python3", "-c", "pass"]
+    try:
+        probe = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return f"ssh {spec.ssh} did not answer within {timeout:g} s"
+    except OSError as exc:
+        return f"cannot run ssh: {exc}"
+    said = " | ".join(probe.stderr.strip().splitlines()[-3:])
+    if probe.returncode == 0:
+        return f"ssh {spec.ssh} works, but the gateway failed to start {spec.python or 'python3'} there"
+    return f"ssh {spec.ssh} exited with status {probe.returncode}" + (f": {said}" if said else "")
+
+
+def open_gateway(pnode: PNode) -> execnet.Gateway:
+    """The execnet gateway to ``pnode``.
+
+    Raises:
+        AgentError: naming the pnode and why (for ssh, ssh's own message).
+    """
+    spec = gateway_spec(pnode)
+    try:
+        return execnet.makegateway(spec)
+    except Exception as exc:
+        xspec = execnet.XSpec(spec)
+        why = _why_unreachable(xspec) if xspec.ssh else f"{type(exc).__name__}: {exc}"
+        raise AgentError(pnode.name, "connect", f"cannot open gateway {pnode.spec!r}: {why}") from exc
+
+
+def clean_remotely(pnode: PNode, platform_id: str | None, timeout: float = 120) -> Any:
+    """Run ``distem clean`` on ``pnode`` through a new, short-lived gateway: for one platform (its
+    summary ``{platform, removed, failures}``), or for every one recorded there (``platform_id``
+    None: a list of summaries).
+
+    Raises:
+        AgentError: the pnode cannot be reached, or its clean failed.
+    """
+    gateway = open_gateway(pnode)
     try:
         channel = gateway.remote_exec(bootstrap)
         channel.send((AGENT_PACKAGE, agent_sources()))
@@ -75,16 +114,14 @@ class PnodeSession:
         self._lock = threading.Lock()
         self._next_id = 0
         self._closed = False
-        spec = gateway_spec(pnode)
-        try:
-            self.gateway = execnet.makegateway(spec)
-        except Exception as exc:
-            raise AgentError(pnode.name, "connect", f"cannot open gateway {pnode.spec!r}: {exc}") from exc
+        self.lost = False  # the agent or its channel went away: calls fail, close cleans through a new gateway
+        self.gateway = open_gateway(pnode)
         try:
             self.channel = self.gateway.remote_exec(bootstrap)
             self.channel.send((AGENT_PACKAGE, agent_sources()))
             self.channel.send({"protocol": server.PROTOCOL, "platform_id": platform_id,
-                               "state_dir": pnode.state_dir, "pnode": pnode.name})
+                               "state_dir": pnode.state_dir, "pnode": pnode.name,
+                               "cgroup_root": cgroup_root(platform_id, pnode.cgroup_parent)})
             reply = self.channel.receive(timeout)
         except Exception as exc:
             self.gateway.exit()
@@ -122,6 +159,7 @@ class PnodeSession:
                         continue
                     break
             except (EOFError, OSError, execnet.RemoteError, execnet.TimeoutError) as exc:
+                self.lost = not isinstance(exc, execnet.TimeoutError)
                 raise AgentError(self.pnode.name, operation, f"lost the agent: {exc}") from exc
         if message[0] == "error":
             self._raise(operation, message[2])
@@ -141,6 +179,7 @@ class PnodeSession:
                     summary = self.call("close")
                 except AgentError as exc:
                     log.warning("%s; cleaning through a new gateway", exc)
+                    self.lost = True
                     summary = clean_remotely(self.pnode, self.platform_id)
         finally:
             self._closed = True
