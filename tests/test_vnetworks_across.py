@@ -1,0 +1,97 @@
+"""Vnetworks spanning pnodes (``local_cluster(3)``): VXLAN and classical, link limits and the
+latency matrix across pnodes, measured; the pnodes' physical interfaces given back afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pandas as pd
+import pytest
+
+import distem
+from distem.errors import ValidationError
+from distem.testing.cluster import local_cluster
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if os.geteuid() != 0:
+        pytest.skip("needs root: network namespaces and sshd")
+    with local_cluster(3) as pnodes:
+        yield pnodes
+
+
+def addresses(cluster, index: int) -> dict[str, list[str]]:
+    """The IPv4 addresses of each interface of a pnode, as its kernel has them."""
+    out = json.loads(cluster.run(index, ["ip", "-j", "-4", "addr"]).stdout)
+    return {link["ifname"]: [a["local"] for a in link["addr_info"]] for link in out if link["ifname"] != "lo"}
+
+
+@pytest.fixture(scope="module")
+def spanning(cluster, busybox):
+    """Vnodes t0-t2 on a VXLAN vnetwork and c0-c2 on a classical one, one of each per pnode."""
+    before = [addresses(cluster, i) for i in range(3)]
+    p = distem.Platform(cluster, progress=False)
+    try:
+        p.vnetwork("tunnel", "10.144.0.0/24", network_type="vxlan")
+        p.vnetwork("flat", "10.145.0.0/24")
+        for i, pnode in enumerate(cluster):
+            p.vnode(f"t{i}").image(busybox).iface("if0", "tunnel").host(pnode.name)
+            p.vnode(f"c{i}").image(busybox).iface("if0", "flat").host(pnode.name)
+        p.deploy()
+        yield p
+    finally:
+        p.close()
+    assert [addresses(cluster, i) for i in range(3)] == before  # the uplinks gave the addresses back
+    for i in range(3):
+        assert f"d{p.id}" not in cluster.run(i, ["ip", "-o", "link"]).stdout
+
+
+@pytest.mark.parametrize("group", ["t", "c"])
+def test_vnodes_on_every_pnode_reach_each_other(spanning, group):
+    names = [f"{group}{i}" for i in range(3)]
+    assert len({spanning.model.vnode(n).host for n in names}) == 3
+    for name in names:
+        assert spanning.reachable(name, names) == {n: True for n in names if n != name}
+    other = "c" if group == "t" else "t"
+    assert not any(spanning.reachable(names[0], [f"{other}1"]).values())  # no route between the two vnetworks
+
+
+def test_the_vxlan_vnetwork_leaves_room_for_its_header(spanning):
+    assert spanning.vnetworks.loc["tunnel", "mtu"] == 1450 and spanning.vnetworks.loc["flat", "mtu"] == 1500
+    assert spanning.check("t0", "cat /sys/class/net/if0/mtu").strip() == "1450"
+    # A full-size frame crosses the tunnel whole: 1422 bytes of ICMP payload + 28 of headers = 1450.
+    assert spanning.execute("ping -c 2 -W 2 -s 1422 10.144.0.2", ["t0"]).loc["t0", "status"] == 0
+
+
+@pytest.mark.parametrize("group, frame", [("t", 1450 + 14), ("c", 1500 + 14)])
+def test_a_rate_holds_across_pnodes(spanning, group, frame):
+    source, destination = f"{group}0", f"{group}2"
+    spanning.voutput_update(source, "if0", {"bandwidth": {"rate": "10mbps"}})
+    try:
+        got = spanning.measure_throughput(source, destination, seconds=4)["received_bps"]
+    finally:
+        spanning.voutput_update(source, "if0", {"bandwidth": None})
+    goodput = (frame - 14 - 52) / frame  # TCP payload per frame (IPv4 + TCP with timestamps: 52 bytes)
+    assert got == pytest.approx(10e6 * goodput, rel=0.05)
+
+
+def test_a_latency_matrix_holds_across_pnodes(spanning):
+    names = ["t0", "t1", "t2"]
+    matrix = [[0, 10, 20], [10, 0, 30], [20, 30, 0]]
+    spanning.set_peers_latencies(names, matrix)
+    try:
+        compared = spanning.compare_latencies(names, count=10, interval_ms=50)
+    finally:
+        spanning.latencies = pd.DataFrame(0, index=names, columns=names)
+    assert len(compared) == 6
+    assert (compared["error_ms"].abs() <= 0.05 * compared["requested_rtt_ms"]).all(), compared
+
+
+def test_a_missing_root_interface_is_refused_before_any_change(spanning):
+    with pytest.raises(ValidationError, match="root_interface.*ib0.*no such interface"):
+        spanning.vnetwork("ib", "10.146.0.0/24", root_interface="ib0")
+    assert "ib" not in spanning.model.vnetworks
