@@ -95,3 +95,24 @@ def test_a_missing_root_interface_is_refused_before_any_change(spanning):
     with pytest.raises(ValidationError, match="root_interface.*ib0.*no such interface"):
         spanning.vnetwork("ib", "10.146.0.0/24", root_interface="ib0")
     assert "ib" not in spanning.model.vnetworks
+
+
+def test_an_image_a_pnode_cannot_see_is_sent_to_it(cluster, busybox, tmp_path):
+    """A tmpfs mounted in pnode 0's mount namespace hides the tarball's directory from it alone,
+    as a remote pnode lacks this machine's files."""
+    hidden = tmp_path / "images"
+    hidden.mkdir()
+    copy = hidden / "busybox-copy.tar.gz"
+    copy.write_bytes(open(busybox, "rb").read() + b"\0" * 1024)  # another sha: not in any cache yet
+    assert cluster.run(0, ["mount", "-t", "tmpfs", "tmpfs", str(hidden)]).returncode == 0
+    try:
+        assert cluster.run(0, ["test", "-e", str(copy)]).returncode != 0
+        with distem.Platform(cluster, progress=False) as p:
+            p.vnetwork("vnet", "10.147.0.0/24")
+            p.vnode("far").image(str(copy)).iface("if0", "vnet").host(cluster[0].name)
+            p.deploy()
+            assert p.check("far", "echo hello from the sent image").strip() == "hello from the sent image"
+            sha = p._image_sha(str(copy))
+            assert cluster.run(0, ["test", "-d", f"{cluster[0].state_dir}/images/{sha}/rootfs"]).returncode == 0
+    finally:
+        cluster.run(0, ["umount", str(hidden)])

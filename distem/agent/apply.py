@@ -19,6 +19,43 @@ from .undo import undo
 Op = dict[str, Any]
 
 
+def extract_image(tarball: str, target: str) -> None:
+    """Into the pnode's image cache (shared by platforms, so not journalled), unless it is there;
+    atomic by rename."""
+    if os.path.isdir(target):
+        return
+    parent = os.path.dirname(target)
+    tmp = f"{parent}.tmp-{uuid.uuid4().hex[:8]}"
+    os.makedirs(tmp)
+    try:
+        run(["tar", "-xpf", tarball, "-C", tmp, "--numeric-owner"])
+        os.makedirs(parent, exist_ok=True)
+        os.rename(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not os.path.isdir(target):  # another agent may have won the race
+            raise
+
+
+def images_missing(images: dict[str, list[str]]) -> list[str]:
+    """Of ``{sha: [cache directory, tarball path]}``, the images this pnode can get neither from
+    its cache nor from a tarball at that path: the controller sends those."""
+    return [sha for sha, (target, tarball) in images.items() if not os.path.isdir(target)
+            and not os.path.isfile(tarball)]
+
+
+def receive_image(target: str, data: bytes) -> None:
+    """An image tarball sent by the controller, extracted into the cache at ``target``."""
+    os.makedirs(os.path.dirname(os.path.dirname(target)), exist_ok=True)
+    tarball = f"{os.path.dirname(target)}.tar-{uuid.uuid4().hex[:8]}"
+    try:
+        with open(tarball, "wb") as f:
+            f.write(data)
+        extract_image(tarball, target)
+    finally:
+        os.unlink(tarball)
+
+
 class OpFailed(Exception):
     """Operation ``index`` of a batch failed; what the batch had created was removed."""
 
@@ -86,21 +123,7 @@ class Applier:
         underlay.uplink(self.ipr, op["bridge"], moved)
 
     def image_extract(self, op: Op) -> None:
-        """Into the pnode's image cache (shared by platforms, so not journalled); atomic by rename."""
-        target = op["target"]
-        if os.path.isdir(target):
-            return
-        parent = os.path.dirname(target)
-        tmp = f"{parent}.tmp-{uuid.uuid4().hex[:8]}"
-        os.makedirs(tmp)
-        try:
-            run(["tar", "-xpf", op["tarball"], "-C", tmp, "--numeric-owner"])
-            os.makedirs(parent, exist_ok=True)
-            os.rename(tmp, target)
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if not os.path.isdir(target):  # another agent may have won the race
-                raise
+        extract_image(op["tarball"], op["target"])
 
     def tree_copy(self, op: Op) -> None:
         if os.path.isdir(op["target"]):

@@ -24,7 +24,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from . import cgroups, containers, facts, measure, undo, userspace
-from .apply import Applier, OpFailed
+from .apply import Applier, OpFailed, images_missing, receive_image
 from .journal import Journal
 
 PROTOCOL = 1
@@ -57,6 +57,8 @@ class Agent:
             "execute": self.execute, "wait_listening": self.wait_listening, "fping": self.fping,
             "netns_run": self.netns_run, "netns_spawn": self.netns_spawn, "process_end": self.process_end,
             "block_devices": self.block_devices, "usage": self.usage,
+            "images_missing": lambda progress, images: images_missing(images),
+            "image_receive": lambda progress, target, data: receive_image(target, data),
         }
 
     # -- handlers ----------------------------------------------------------------------

@@ -305,6 +305,12 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         groups: dict[str, list[VNode]] = defaultdict(list)
         for vnode in vnodes:
             groups[vnode.host].append(vnode)
+        try:
+            self.install_images({v.filesystem.image for v in vnodes}, list(groups))
+        except AgentError:
+            for vnode in vnodes:
+                self.model.remove_vnode(vnode.name)
+            raise
         calls = {}
         for pnode, group in groups.items():
             plan = vnodes_plan(self._paths(pnode), group, self.model.vnetworks, shas, self.model.pnodes[pnode])
@@ -325,6 +331,20 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         for vnode in vnodes:
             self.model.status[vnode.name] = READY
         return vnodes
+
+    def install_images(self, images: Iterable[str], pnodes: Iterable[str] | None = None) -> None:
+        """Put image tarballs (paths on this machine) into the pnodes' image caches, sending each to
+        the pnodes that have it neither cached nor at the same path (remote pnodes, the first time)."""
+        self._check_open()
+        shas = {self._image_sha(path): path for path in images}
+        pnodes = list(pnodes if pnodes is not None else self.sessions)
+        wanted = {p: {sha: [self._paths(p).image(sha), path] for sha, path in shas.items()} for p in pnodes}
+        missing = self._on_pnodes({p: ("images_missing", {"images": wanted[p]}) for p in pnodes})
+        for sha in {sha for found in missing.values() for sha in found}:
+            with open(shas[sha], "rb") as f:
+                data = f.read()
+            self._on_pnodes({p: ("image_receive", {"target": wanted[p][sha][0], "data": data})
+                             for p, found in missing.items() if sha in found}, f"Sending image {sha}", len(missing))
 
     def _check_btrfs(self, request: VNodeRequest) -> None:
         pnode = request.host or next(iter(self.model.pnodes))
