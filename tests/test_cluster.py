@@ -42,8 +42,8 @@ def test_nodefile_lines_collapse_in_order(tmp_path, monkeypatch):
 
 def test_pnodes_from_specs_and_host_names():
     host = as_pnode("node-1.site", "/s", None, "/cfg")
-    assert (host.name, host.spec) == ("node-1.site", "ssh=root@node-1.site//ssh_config=/cfg")
-    assert as_pnode("me@10.0.0.2", "/s", None).spec == "ssh=me@10.0.0.2"
+    assert (host.name, host.spec) == ("node-1.site", "ssh=root@node-1.site//ssh_config=/cfg//python=/s/venv/bin/python3")
+    assert as_pnode("me@10.0.0.2", "/s", None).spec == "ssh=me@10.0.0.2//python=/s/venv/bin/python3"
     spec = as_pnode("ssh=root@10.0.0.3//python=python3", "/s", None, "/cfg")
     assert (spec.name, spec.spec) == ("10.0.0.3", "ssh=root@10.0.0.3//python=python3//ssh_config=/cfg")
     assert as_pnode("popen", "/s", None).name == "local"

@@ -26,15 +26,22 @@ def _report(summaries: list[dict[str, Any]], where: str, prefix: str = "") -> in
     return failed
 
 
+def _selected_pnodes(args: argparse.Namespace, default_nodefile: bool = False) -> list[Any]:
+    """The pnodes named by --pnode and -f (with ``default_nodefile``, $OAR_NODEFILE when neither is given)."""
+    from ..platform.pnodes import as_pnodes, read_nodefile
+
+    nodefile = args.nodefile or (None if args.pnode or not default_nodefile else "")
+    hosts = list(args.pnode or []) + (read_nodefile(nodefile or None) if nodefile is not None else [])
+    return as_pnodes(hosts, args.state_dir, None, args.ssh_config)
+
+
 def _clean_pnodes(args: argparse.Namespace) -> int:
     """Clean other pnodes through a fresh gateway each (the agent's clean, run there)."""
     from ..errors import DistemError
-    from ..platform.pnodes import as_pnodes, read_nodefile
     from ..platform.session import clean_remotely
 
     try:
-        pnodes = as_pnodes(list(args.pnode or []) + (read_nodefile(args.nodefile) if args.nodefile else []),
-                           args.state_dir, None, args.ssh_config)
+        pnodes = _selected_pnodes(args)
     except DistemError as exc:
         print(f"distem clean: {exc}", file=sys.stderr)
         return 2
@@ -86,23 +93,47 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bootstrap(args: argparse.Namespace) -> int:
+    from ..errors import DistemError
+    from ..platform.bootstrap import bootstrap
+
+    try:
+        done = bootstrap(_selected_pnodes(args, default_nodefile=True), state_dir=args.state_dir,
+                         ssh_config=args.ssh_config, debian_version=args.debian_version, images=args.image or (),
+                         btrfs_format=args.btrfs_format)
+    except DistemError as exc:
+        print(f"distem bootstrap: {exc}", file=sys.stderr)
+        return 1
+    print(done.to_string())
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="distem", description="Emulate distributed platforms with LXC vnodes.")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, func, text in (("clean", _clean, "remove what platforms created on this pnode (Distem's distem -q)"),
                              ("status", _status, "list the platforms recorded on this pnode"),
-                             ("demo", _demo, "deploy a small platform here, measure it, clean up")):
+                             ("demo", _demo, "deploy a small platform here, measure it, clean up"),
+                             ("bootstrap", _bootstrap, "prepare pnodes over ssh: packages, the agent's Python, "
+                                                       "images, btrfs (Distem's distem-bootstrap)")):
         cmd = sub.add_parser(name, help=text, description=text)
         cmd.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help=f"default {DEFAULT_STATE_DIR}")
         cmd.set_defaults(func=func)
+        if name in ("clean", "bootstrap"):
+            cmd.add_argument("--pnode", action="append", metavar="SPEC",
+                             help="a pnode (a host name or an execnet spec); repeatable"
+                                  + (" (default: this machine)" if name == "clean" else ""))
+            cmd.add_argument("-f", "--nodefile", help="the pnodes of this OAR node file"
+                             + (" (default: $OAR_NODEFILE)" if name == "bootstrap" else ""))
+            cmd.add_argument("--ssh-config", help="an ssh config file for the pnodes' ssh connections")
         if name == "clean":
             cmd.add_argument("--platform", help="only this platform id (default: every platform recorded)")
-            cmd.add_argument("--pnode", action="append", metavar="SPEC",
-                             help="clean this pnode (a host name or an execnet spec) instead of this machine; "
-                                  "repeatable")
-            cmd.add_argument("-f", "--nodefile", help="clean the pnodes of this OAR node file")
-            cmd.add_argument("--ssh-config", help="an ssh config file for the pnodes' ssh connections")
+        if name == "bootstrap":
+            cmd.add_argument("--debian-version", help="also build and send a Debian image (e.g. bookworm)")
+            cmd.add_argument("--image", action="append", metavar="TARBALL", help="send this image; repeatable")
+            cmd.add_argument("--btrfs-format", metavar="DEVICE",
+                             help="a btrfs filesystem on this whole device, at STATE_DIR/btrfs (for cow: 'btrfs')")
         if name == "demo":
             cmd.add_argument("--vnodes", type=int, default=4)
     args = parser.parse_args(argv)

@@ -332,9 +332,13 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
             self.model.status[vnode.name] = READY
         return vnodes
 
-    def install_images(self, images: Iterable[str], pnodes: Iterable[str] | None = None) -> None:
+    def install_images(self, images: Iterable[str], pnodes: Iterable[str] | None = None) -> dict[str, list[str]]:
         """Put image tarballs (paths on this machine) into the pnodes' image caches, sending each to
-        the pnodes that have it neither cached nor at the same path (remote pnodes, the first time)."""
+        the pnodes that have it neither cached nor at the same path (remote pnodes, the first time).
+
+        Returns:
+            For each pnode, the tarballs sent to it.
+        """
         self._check_open()
         shas = {self._image_sha(path): path for path in images}
         pnodes = list(pnodes if pnodes is not None else self.sessions)
@@ -345,6 +349,7 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
                 data = f.read()
             self._on_pnodes({p: ("image_receive", {"target": wanted[p][sha][0], "data": data})
                              for p, found in missing.items() if sha in found}, f"Sending image {sha}", len(missing))
+        return {p: [shas[sha] for sha in found] for p, found in missing.items()}
 
     def _check_btrfs(self, request: VNodeRequest) -> None:
         pnode = request.host or next(iter(self.model.pnodes))

@@ -5,7 +5,8 @@
     "ssh=root@host//..."       an execnet spec, named by its host
     "host", "user@host"        a bare host name: ``ssh=root@host`` (or ``ssh=user@host``)
 
-``ssh_config`` (a file) is added to every ssh spec that names none.
+``ssh_config`` (a file) is added to every ssh spec that names none, and the Python of
+``distem bootstrap``'s virtualenv (``<state_dir>/venv``) to every ssh spec that names no python.
 """
 
 from __future__ import annotations
@@ -48,10 +49,20 @@ def read_nodefile(path: str | None = None) -> list[str]:
     return hosts
 
 
-def _with_ssh_config(spec: str, ssh_config: str | None) -> str:
-    if ssh_config is None or "ssh_config=" in spec:
-        return spec
-    return f"{spec}//ssh_config={ssh_config}"
+def agent_python(state_dir: str) -> str:
+    """The interpreter ``distem bootstrap`` prepares on a pnode (a virtualenv seeing the system's packages)."""
+    return f"{state_dir}/venv/bin/python3"
+
+
+def with_python(spec: str, python: str) -> str:
+    """``spec`` running ``python`` instead of the python it names (if any)."""
+    return "//".join([part for part in spec.split("//") if not part.startswith("python=")] + [f"python={python}"])
+
+
+def _ssh_spec(spec: str, state_dir: str, ssh_config: str | None) -> str:
+    if ssh_config is not None and "ssh_config=" not in spec:
+        spec = f"{spec}//ssh_config={ssh_config}"
+    return spec if "//python=" in spec else with_python(spec, agent_python(state_dir))
 
 
 def as_pnode(item: PNode | str, state_dir: str, btrfs: str | None, ssh_config: str | None = None) -> PNode:
@@ -71,12 +82,12 @@ def as_pnode(item: PNode | str, state_dir: str, btrfs: str | None, ssh_config: s
         spec = execnet.XSpec(item)
         if not spec.ssh:
             raise ValidationError("pnode", item, "this execnet spec is neither popen nor ssh")
-        return PNode(name=spec.ssh.rpartition("@")[2], spec=_with_ssh_config(item, ssh_config), state_dir=state_dir,
-                     btrfs=btrfs)
+        return PNode(name=spec.ssh.rpartition("@")[2], spec=_ssh_spec(item, state_dir, ssh_config),
+                     state_dir=state_dir, btrfs=btrfs)
     if not _HOST.match(item):
         raise ValidationError("pnode", item, "expected a host name such as 'node-1.site' or 'root@10.0.0.2'")
     login = item if "@" in item else f"root@{item}"
-    return PNode(name=item.rpartition("@")[2], spec=_with_ssh_config(f"ssh={login}", ssh_config),
+    return PNode(name=item.rpartition("@")[2], spec=_ssh_spec(f"ssh={login}", state_dir, ssh_config),
                  state_dir=state_dir, btrfs=btrfs)
 
 

@@ -21,14 +21,15 @@ from ..model.names import cgroup_root
 
 log = logging.getLogger(__name__)
 AGENT_PACKAGE = "distem_agent"
+STANDALONE = ("bootstrap.py", "prepare.py")  # sent alone through remote_exec, not part of the package
 Progress = Callable[[int, int], None]
 
 
 def agent_sources() -> dict[str, str]:
-    """The agent package's modules as ``{distem_agent.name: source}`` (the bootstrap excluded)."""
+    """The agent package's modules as ``{distem_agent.name: source}`` (the standalone ones excluded)."""
     sources = {}
     for item in resources.files(agent).iterdir():
-        if item.name.endswith(".py") and item.name != "bootstrap.py":
+        if item.name.endswith(".py") and item.name not in STANDALONE:
             stem = item.name[:-3]
             name = AGENT_PACKAGE if stem == "__init__" else f"{AGENT_PACKAGE}.{stem}"
             sources[name] = item.read_text()
