@@ -17,6 +17,7 @@ from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, 
                      NotFoundError, ValidationError)
 from .model import PNode
 from .platform import Platform
+from .platform.bootstrap import bootstrap
 from .platform.placement_calls import place, plot_physical_topology, plot_virtual_topology
 from .platform.topology_files import load_physical_topo, load_vnodes_yaml
 
@@ -33,7 +34,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "Platform", "PNode", "images",
+    "Platform", "PNode", "bootstrap", "images",
     "load_physical_topo", "load_vnodes_yaml", "place", "plot_physical_topology", "plot_virtual_topology",
     "DistemError", "ValidationError", "NotFoundError", "AlreadyExistsError", "CommandError", "MappingError",
     "AgentError", "FidelityWarning", "widgets",
