@@ -194,3 +194,18 @@ def test_bad_routes_raise_and_change_nothing(platform, busybox, state_dir):
             call()
         assert err.value.field.startswith(("vroute.", "a.mode")), what
         assert (pnode_snapshot(state_dir), p.host_execute("a", ["ip", "route"]), dict(p.model.vroutes)) == before, what
+
+
+def test_after_a_failed_change_the_next_one_sets_what_is_unsure():
+    from distem.model.routes import either
+
+    model = chain_model()
+    model.complete_vroutes()
+    old = model.routing_states()["g1"]
+    model.set_gateway("g2", False)
+    new = model.routing_states()["g1"]
+    unsure = either(old, new)  # the change old -> new stopped somewhere
+    assert unsure.forwarding is True and unsure.routes == () and [str(d) for d in unsure.unsure] == ["10.144.2.0/24"]
+    assert [op.describe() for op in routing_plan("g1", unsure, old)] == [
+        "ip route replace 10.144.2.0/24 via 10.144.1.2 dev if1"]  # back: set again whatever is there
+    assert [op.describe() for op in routing_plan("g1", unsure, new)] == ["ip route del 10.144.2.0/24"]
