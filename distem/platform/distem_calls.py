@@ -47,11 +47,12 @@ class DistemCalls(_Base):
 
     def vnetwork_info(self, name: str) -> dict[str, Any]:
         vnet = self.model.vnetwork(name)
+        users = self.model.vroute_users()
         return {"name": vnet.name, "address": str(vnet.cidr), "network_type": vnet.network_type,
                 "root_interface": vnet.root_interface, "bridge": bridge_name(self.id, vnet.index),
                 "vnodes": sorted(n.name for n in self.model.vnodes.values()
                                  if any(i.vnetwork == name for i in n.ifaces)),
-                "vroutes": [self._vroute_info(r) for r in self.model.vroutes.values() if r.srcnet == name]}
+                "vroutes": [self._vroute_info(r, users) for r in self.model.vroutes.values() if r.srcnet == name]}
 
     def vnetworks_info(self) -> list[dict[str, Any]]:
         return [self.vnetwork_info(n) for n in self.model.vnetworks]

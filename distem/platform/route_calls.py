@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -84,18 +84,20 @@ class RouteCalls(_Base):
         routes = dict(self.model.vroutes)
         self.model.complete_vroutes()
         self._change_routing(lambda: setattr(self.model, "vroutes", routes))
-        return [self._vroute_info(r) for r in self.model.vroutes.values()]
+        users = self.model.vroute_users()
+        return [self._vroute_info(r, users) for r in self.model.vroutes.values()]
 
     @property
     def vroutes(self) -> pd.DataFrame:
         """The routes between vnetworks: gateway and its address, the vnodes following each, where installed."""
         return frames.vroutes_frame(self.model, self._routing)
 
-    def _vroute_info(self, route: VRoute) -> dict[str, Any]:
+    def _vroute_info(self, route: VRoute, users: Mapping[tuple[str, str], list[str]] | None = None) -> dict[str, Any]:
+        """Distem's description of a vroute; ``users``: ``model.vroute_users()``, when describing many."""
         via = iface_on(self.model.vnode(route.gateway), route.srcnet)
+        users = self.model.vroute_users() if users is None else users
         return {"networksrc": route.srcnet, "networkdst": route.dstnet, "gateway": str(via.address.ip) if via else None,
-                "gatewaynode": route.gateway, "auto": route.auto,
-                "vnodes": self.model.vroute_users().get((route.srcnet, route.dstnet), [])}
+                "gatewaynode": route.gateway, "auto": route.auto, "vnodes": users.get((route.srcnet, route.dstnet), [])}
 
     # -- keeping the running vnodes' namespaces in step with the model --------------------------
     def _change_routing(self, undo: Callable[[], None]) -> None:
