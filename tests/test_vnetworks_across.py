@@ -97,6 +97,15 @@ def test_a_missing_root_interface_is_refused_before_any_change(spanning):
     assert "ib" not in spanning.model.vnetworks
 
 
+def test_a_second_platform_cannot_bridge_the_interface_the_first_holds(spanning, cluster):
+    """The first platform's classical vnetwork moved each pnode's address onto its bridge."""
+    with distem.Platform(cluster, progress=False) as other:
+        with pytest.raises(ValidationError, match="it is a bridge.*use network_type 'vxlan'"):
+            other.vnetwork("flat", "10.148.0.0/24")
+        assert other.model.vnetworks == {}
+        other.vnetwork("tunnel", "10.148.0.0/24", network_type="vxlan")  # over the bridge's address: fine
+
+
 def test_an_image_a_pnode_cannot_see_is_sent_to_it(cluster, busybox, tmp_path):
     """A tmpfs mounted in pnode 0's mount namespace hides the tarball's directory from it alone,
     as a remote pnode lacks this machine's files."""
@@ -108,7 +117,7 @@ def test_an_image_a_pnode_cannot_see_is_sent_to_it(cluster, busybox, tmp_path):
     try:
         assert cluster.run(0, ["test", "-e", str(copy)]).returncode != 0
         with distem.Platform(cluster, progress=False) as p:
-            p.vnetwork("vnet", "10.147.0.0/24")
+            p.vnetwork("vnet", "10.147.0.0/24", network_type="vxlan")
             p.vnode("far").image(str(copy)).iface("if0", "vnet").host(cluster[0].name)
             p.deploy()
             assert p.check("far", "echo hello from the sent image").strip() == "hello from the sent image"

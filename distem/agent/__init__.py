@@ -13,6 +13,7 @@ module here imports only the standard library, pyroute2, lxc and its siblings
     containers  LXC containers: start, stop, freeze, state, execute
     facts       what this pnode has (kernel, cgroups, cores, memory)
     measure     fping from inside vnodes' network namespaces
+    routing     IPv4 forwarding and routes inside running vnodes' network namespaces
     system      running the few system commands (argv lists) and mount checks
     delayline   the userspace delay line (NFQUEUE), a program of its own: delay, jitter, loss without netem
     userspace   the agent's side of it: starting the process, its iptables rules, sending settings

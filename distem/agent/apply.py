@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import uuid
@@ -11,6 +12,7 @@ from typing import Any
 from pyroute2 import IPRoute
 
 from . import cgroups, links, matrix, shaping, underlay
+from .routing import VnodeRouting
 from .userspace import DelayLines
 from .system import mounted, run
 from .journal import Entry, Journal
@@ -62,15 +64,23 @@ class OpFailed(Exception):
     def __init__(self, index: int, op: Op, cause: BaseException, rollback_failures: list[str]) -> None:
         self.index, self.op, self.rollback_failures = index, op, rollback_failures
         self.errno = getattr(cause, "errno", None) or getattr(cause, "code", None)
-        self.target = op.get("name") or op.get("target") or op.get("path") or op.get("mountpoint")
+        self.target = (op.get("name") or op.get("target") or op.get("path") or op.get("mountpoint")
+                       or op.get("vnode"))
         super().__init__(f"{type(cause).__name__}: {cause}")
+
+
+def _no_vnodes(name: str) -> int:
+    raise OSError(errno.ESRCH, f"this applier reaches no vnode ({name})")
 
 
 class Applier:
     """Runs operations against this pnode, recording each creation in ``journal`` first."""
 
-    def __init__(self, journal: Journal, ipr: IPRoute, delay_lines: DelayLines | None = None) -> None:
+    def __init__(self, journal: Journal, ipr: IPRoute, delay_lines: DelayLines | None = None,
+                 init_pid: Callable[[str], int] | None = None) -> None:
+        """``init_pid``: a running vnode's init pid, for the operations inside its network namespace."""
         self.journal, self.ipr, self.delay_lines = journal, ipr, delay_lines
+        self.routing = VnodeRouting(init_pid or _no_vnodes)
         self._batch: list[Entry] = []
         self.handlers: dict[str, Callable[[Op], None]] = {
             "bridge_create": self.bridge_create, "vxlan_create": self.vxlan_create, "uplink": self.uplink,
@@ -87,18 +97,24 @@ class Applier:
             "shaping_clear": lambda op: shaping.shaping_clear(self.ipr, op["device"], op["root"], op["ingress"]),
             "delayline_set": self.delayline_set, "delayline_clear": self.delayline_clear,
             "cgroup_write": lambda op: cgroups.write(op["version"], op["controller"], op["path"], op["file"], op["value"]),
+            "forwarding_set": lambda op: self.routing.set_forwarding(op["vnode"], op["enabled"]),
+            "route_replace": lambda op: self.routing.replace(op["vnode"], op["destination"], op["via"], op["device"]),
+            "route_delete": lambda op: self.routing.delete(op["vnode"], op["destination"]),
         }
 
     def apply(self, ops: list[Op], progress: Callable[[int], None] = lambda done: None) -> int:
         """Apply ``ops`` in order; all or nothing."""
         self._batch = []
-        for index, op in enumerate(ops):
-            try:
-                self.handlers[op["op"]](op)
-            except Exception as exc:
-                failures = undo(self.journal, self._batch)
-                raise OpFailed(index, op, exc, failures) from exc
-            progress(index + 1)
+        try:
+            for index, op in enumerate(ops):
+                try:
+                    self.handlers[op["op"]](op)
+                except Exception as exc:
+                    failures = undo(self.journal, self._batch)
+                    raise OpFailed(index, op, exc, failures) from exc
+                progress(index + 1)
+        finally:
+            self.routing.close()  # its sockets hold vnodes' namespaces: not past the batch
         if self._batch:  # an fsync costs milliseconds: only when something was recorded
             self.journal.sync()
         return len(ops)

@@ -75,6 +75,14 @@ def state(name: str, lxcpath: str) -> dict[str, object]:
     return {"state": c.state, "pid": c.init_pid if c.running else None}
 
 
+def init_pid(name: str, lxcpath: str) -> int:
+    """The pid of a running container's init, through which its namespaces are reached."""
+    c = lxc.Container(name, lxcpath)
+    if not (c.defined and c.running):
+        raise ContainerError(name, "vnode is not running")
+    return int(c.init_pid)
+
+
 def execute(name: str, lxcpath: str, argv: list[str], timeout: float | None = None) -> tuple[int, str, str]:
     """Run ``argv`` inside the container (no sshd needed); returns (status, stdout, stderr).
 

@@ -49,7 +49,8 @@ class Agent:
         self.ipr = IPRoute()
         self.delay_lines = userspace.DelayLines(self.journal, self.root, platform_id,
                                                 lambda: cgroups.enter(self.home))
-        self.applier = Applier(self.journal, self.ipr, self.delay_lines)
+        self.applier = Applier(self.journal, self.ipr, self.delay_lines,
+                               lambda name: containers.init_pid(name, self.lxcpath))
         self.spawned: dict[int, subprocess.Popen[str]] = {}
         self.handlers: dict[str, Callable[..., Any]] = {
             "apply": self.apply, "undo_owner": self.undo_owner, "start": self.start, "stop": self.stop,
@@ -149,10 +150,7 @@ class Agent:
         return results
 
     def _netns_argv(self, name: str, argv: list[str]) -> list[str]:
-        pid = containers.state(name, self.lxcpath)["pid"]
-        if not pid:
-            raise containers.ContainerError(name, "vnode is not running")
-        return measure.in_netns(int(pid), argv)
+        return measure.in_netns(containers.init_pid(name, self.lxcpath), argv)
 
     def netns_run(self, progress: Progress, name: str, argv: list[str], timeout: float = 60) -> tuple[int, str, str]:
         """Run a program of this pnode inside vnode ``name``'s network namespace (tools the image lacks)."""

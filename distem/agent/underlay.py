@@ -28,8 +28,9 @@ def _index(ipr: IPRoute, name: str) -> int:
 
 
 def interfaces(ipr: IPRoute) -> dict[str, dict[str, Any]]:
-    """Each interface with an IPv4 address: its addresses (CIDR), MTU, and whether it holds the
-    default route. What the controller chooses VTEPs and root interfaces from."""
+    """Each interface with an IPv4 address: its addresses (CIDR), MTU, whether it holds the default
+    route, and its kind (None for a physical one). What the controller chooses VTEPs and root
+    interfaces from."""
     names = {link["index"]: link for link in ipr.get_links()}
     default = {r.get_attr("RTA_OIF") for r in ipr.get_routes(family=2, table=254) if r["dst_len"] == 0}
     out: dict[str, dict[str, Any]] = {}
@@ -37,8 +38,10 @@ def interfaces(ipr: IPRoute) -> dict[str, dict[str, Any]]:
         link = names.get(addr["index"])
         if link is None or link.get_attr("IFLA_IFNAME") == "lo":
             continue
-        entry = out.setdefault(link.get_attr("IFLA_IFNAME"), {"addresses": [], "mtu": link.get_attr("IFLA_MTU"),
-                                                              "default": addr["index"] in default})
+        info = link.get_attr("IFLA_LINKINFO")
+        entry = out.setdefault(link.get_attr("IFLA_IFNAME"), {
+            "addresses": [], "mtu": link.get_attr("IFLA_MTU"), "default": addr["index"] in default,
+            "kind": info.get_attr("IFLA_INFO_KIND") if info else None})
         entry["addresses"].append(f"{addr.get_attr('IFA_ADDRESS')}/{addr['prefixlen']}")
     return out
 

@@ -16,6 +16,7 @@ from .descriptions import VNodeRequest
 from .entities import INIT, NetworkType, PNode, VIface, VNetwork, VNode
 from .resources import VCpu, describe_cgroups, parse_vcpu_desc, parse_vio, parse_vmem
 from .names import check_cgroup_parent, check_name, check_platform_id, mac_address
+from .routes import RoutingState, VRoute, VRoutes, check_vroute, choose, refresh, routing_state, with_complete
 
 # Where vnetworks created without a CIDR get a /24 (Distem's examples pass '').
 AUTO_POOL = IPv4Network("10.144.0.0/16")
@@ -36,6 +37,7 @@ class PlatformModel:
         self.vnodes: dict[str, VNode] = {}
         self.status: dict[str, str] = {}
         self.latencies: dict[tuple[str, str], int] = {}  # the latency matrix's non-zero cells, us (matrix.py)
+        self.vroutes: VRoutes = {}  # routes between vnetworks (routes.py)
         self._next_vnetwork = 0
         self._next_vnode = 0
 
@@ -77,7 +79,9 @@ class PlatformModel:
         if sharing:
             raise ValidationError("vnetwork", name, f"vnetworks {', '.join(sharing)} use its bridge onto the physical "
                                   "network; remove them first")
-        return self.vnetworks.pop(name)
+        vnet = self.vnetworks.pop(name)
+        self._refresh_vroutes()
+        return vnet
 
     def _free_cidr(self) -> IPv4Network:
         for candidate in AUTO_POOL.subnets(new_prefix=24):
@@ -174,6 +178,7 @@ class PlatformModel:
         vnode = self.vnode(name)
         del self.vnodes[name]
         self.status.pop(name, None)
+        self._refresh_vroutes()
         return vnode
 
     def update_vnode(self, vnode: VNode) -> None:
@@ -181,9 +186,43 @@ class PlatformModel:
         self.vnodes[vnode.name] = vnode
 
     def set_gateway(self, name: str, gateway: bool) -> VNode:
+        """Gateway mode on or off; off, the routes through this vnode go (automatic ones are recomputed)."""
+        if not isinstance(gateway, bool):
+            raise ValidationError(f"{name}.mode", gateway, "expected gateway=True or gateway=False")
         vnode = replace(self.vnode(name), gateway=gateway)
         self.vnodes[name] = vnode
+        self._refresh_vroutes()
         return vnode
+
+    # -- routes between vnetworks ------------------------------------------
+    def add_vroute(self, srcnet: object, dstnet: object, gateway: object) -> VRoute:
+        """Route ``dstnet`` from ``srcnet`` through ``gateway``, replacing that pair's route if any."""
+        route = check_vroute(srcnet, dstnet, gateway, self.vnetworks, self.vnodes)
+        self.vroutes = dict(sorted({**self.vroutes, (route.srcnet, route.dstnet): route}.items()))
+        return route
+
+    def complete_vroutes(self) -> list[VRoute]:
+        """Routes between every pair of vnetworks joined by gateways (those given explicitly stay)."""
+        self.vroutes = with_complete(self.vroutes, self.vnetworks, self.vnodes.values())
+        return list(self.vroutes.values())
+
+    def routing_states(self) -> dict[str, RoutingState]:
+        """What each vnode's network namespace should hold: forwarding, and its routes."""
+        chosen = choose(self.vnetworks, self.vnodes, self.vroutes)
+        return {name: routing_state(self.vnodes[name], chosen[name], self.vnetworks, self.vnodes)
+                for name in self.vnodes}
+
+    def vroute_users(self) -> dict[tuple[str, str], list[str]]:
+        """For each vroute, the vnodes whose tables carry it."""
+        users: dict[tuple[str, str], list[str]] = {key: [] for key in self.vroutes}
+        for name, table in choose(self.vnetworks, self.vnodes, self.vroutes).items():
+            for route in table.values():
+                users[(route.srcnet, route.dstnet)].append(name)
+        return users
+
+    def _refresh_vroutes(self) -> None:
+        # Why here: every removal goes through the model, so no route can outlive what it names.
+        self.vroutes = refresh(self.vroutes, self.vnetworks, self.vnodes)
 
     def _choose_pnode(self, req: VNodeRequest) -> str:
         if req.host is not None:

@@ -45,12 +45,14 @@ class Underlay:
     mtu: int
 
 
-def choose_underlay(pnode: str, interfaces: Mapping[str, Mapping[str, object]], root: str | None) -> Underlay:
+def choose_underlay(pnode: str, interfaces: Mapping[str, Mapping[str, object]], root: str | None,
+                    network_type: str = "vxlan") -> Underlay:
     """The physical interface a vnetwork uses on ``pnode`` (from the agent's facts): ``root`` if
     given, else the one holding the default route, else the only one with an IPv4 address.
 
     Raises:
-        ValidationError: no such interface there, or no way to choose one.
+        ValidationError: no such interface there, no way to choose one, or (classical) a bridge:
+        an interface joins one bridge only.
     """
     from ..errors import ValidationError
 
@@ -66,6 +68,10 @@ def choose_underlay(pnode: str, interfaces: Mapping[str, Mapping[str, object]], 
         raise ValidationError("root_interface", root, f"pnode {pnode} has no such interface with an IPv4 address "
                               f"(it has: {have})")
     found = interfaces[root]
+    if network_type == "classical" and found.get("kind") == "bridge":
+        raise ValidationError("root_interface", root, f"on pnode {pnode} it is a bridge (another platform's classical "
+                              "vnetwork may hold the physical interface): a classical vnetwork bridges a physical "
+                              "interface; use network_type 'vxlan' or another root_interface")
     address = str(found["addresses"][0]).split("/")[0]  # type: ignore[index]
     return Underlay(root, address, int(found["mtu"]))  # type: ignore[call-overload]
 

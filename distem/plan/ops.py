@@ -392,3 +392,42 @@ class CgroupWrite(Op):
     def describe(self) -> str:
         root = "/sys/fs/cgroup" + (f"/{self.controller}" if self.version == 1 else "")
         return f"echo {shlex.quote(self.value)} > {shlex.quote(f'{root}/{self.path}/{self.file}')}"
+
+
+# -- routing inside a running vnode's network namespace (no journal: it goes with the container) -----
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ForwardingSet(Op):
+    """IPv4 forwarding on or off in ``vnode``'s network namespace (gateway mode)."""
+
+    kind: ClassVar[str] = "forwarding_set"
+    vnode: str
+    enabled: bool
+
+    def describe(self) -> str:
+        return _sh("sysctl", "-w", f"net.ipv4.ip_forward={int(self.enabled)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteReplace(Op):
+    """Traffic of ``vnode`` for ``destination`` goes to the gateway address ``via`` out of ``device``."""
+
+    kind: ClassVar[str] = "route_replace"
+    vnode: str
+    destination: str
+    via: str
+    device: str  # the interface's name inside the vnode
+
+    def describe(self) -> str:
+        return _sh("ip", "route", "replace", self.destination, "via", self.via, "dev", self.device)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteDelete(Op):
+    """``vnode`` no longer routes ``destination`` (a no-op when it did not)."""
+
+    kind: ClassVar[str] = "route_delete"
+    vnode: str
+    destination: str
+
+    def describe(self) -> str:
+        return _sh("ip", "route", "del", self.destination)

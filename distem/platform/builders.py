@@ -99,7 +99,11 @@ class VNodeHandle:
         return self
 
     def gateway(self, enabled: bool = True) -> VNodeHandle:
-        self._describing("mode")["mode"] = "gateway" if enabled else "normal"
+        """Gateway mode (IPv4 forwarding): at every start, and live on a vnode that exists."""
+        if self.name in self.platform.model.vnodes:
+            self.platform.vnode_mode(self.name, enabled)
+        else:
+            self._describing("mode")["mode"] = "gateway" if enabled else "normal"
         return self
 
     def ssh_key(self, public: str | None = None, private: str | None = None) -> VNodeHandle:

@@ -47,10 +47,12 @@ class DistemCalls(_Base):
 
     def vnetwork_info(self, name: str) -> dict[str, Any]:
         vnet = self.model.vnetwork(name)
+        users = self.model.vroute_users()
         return {"name": vnet.name, "address": str(vnet.cidr), "network_type": vnet.network_type,
                 "root_interface": vnet.root_interface, "bridge": bridge_name(self.id, vnet.bridge_index),
                 "vnodes": sorted(n.name for n in self.model.vnodes.values()
-                                 if any(i.vnetwork == name for i in n.ifaces))}
+                                 if any(i.vnetwork == name for i in n.ifaces)),
+                "vroutes": [self._vroute_info(r, users) for r in self.model.vroutes.values() if r.srcnet == name]}
 
     def vnetworks_info(self) -> list[dict[str, Any]]:
         return [self.vnetwork_info(n) for n in self.model.vnetworks]
@@ -102,10 +104,6 @@ class DistemCalls(_Base):
 
     def vnodes_remove(self, names: Sequence[str] | None = None) -> None:
         self._remove_vnodes(_names(names, list(self.model.vnodes)))
-
-    def vnode_mode(self, name: str, gateway: bool = True) -> dict[str, Any]:
-        self.model.set_gateway(name, gateway)
-        return self.vnode_info(name)
 
     def vnode_info(self, name: str) -> dict[str, Any]:
         vnode = self.model.vnode(name)

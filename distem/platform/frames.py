@@ -10,6 +10,9 @@
     pnodes     index name: spec, address (its first IPv4 address, the default route's first), hostname,
                state (connected, lost, closed), kernel, cores, memory_gib, lxc, cgroup_v1, cgroup_v2, btrfs,
                capabilities (how it delays: netem or the userspace delay line; overlay, btrfs), vnodes (hosted)
+    vroutes    index (srcnet, dstnet): gateway (a vnode), via (its address on srcnet), auto (made by
+               vroute_complete), vnodes (those whose tables carry it), installed (those of them whose
+               running namespace holds it now)
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from ..model import PlatformModel
 from ..model.links import LinkLimits
 from ..model.names import bridge_name, veth_name
 from ..model.resources import VIo, VMem
+from ..model.routes import RoutingState, iface_on
 from ..model.units import format_duration, format_rate
 
 VNODE_COLUMNS = ["host", "status", "image", "filesystem", "interfaces", "addresses", "gateway", "cores", "cpu_ratio",
                  "memory_limit", "io_limit", "cpu_s", "memory_mib", "memory_peak_mib", "io_read_mib", "io_write_mib"]
 VIFACE_COLUMNS = ["vnetwork", "address", "mac", "host_ifname", "bridge", "output", "input", "backend"]
 VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "mtu", "vnodes", "free_addresses"]
+VROUTE_COLUMNS = ["gateway", "via", "auto", "vnodes", "installed"]
 PNODE_COLUMNS = ["spec", "address", "hostname", "state", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1",
                  "cgroup_v2", "btrfs", "capabilities", "vnodes"]
 
@@ -141,3 +146,19 @@ def pnodes_frame(model: PlatformModel, facts: Mapping[str, Mapping[str, Any]],
                      "capabilities": _capabilities(f, (backends or {}).get(p.name)),
                      "vnodes": sum(v.host == p.name for v in model.vnodes.values())})
     return _frame(rows, PNODE_COLUMNS, "name")
+
+
+def vroutes_frame(model: PlatformModel, held: Mapping[str, RoutingState]) -> pd.DataFrame:
+    """``held``: what each running vnode's namespace holds (the platform tracks it)."""
+    wanted = model.routing_states()
+    rows = []
+    for (srcnet, dstnet), users in model.vroute_users().items():
+        route = model.vroutes[(srcnet, dstnet)]
+        via = iface_on(model.vnodes[route.gateway], srcnet)
+        cidr = model.vnetworks[dstnet].cidr
+        installed = [u for u in users if u in held
+                     and any(r in held[u].routes for r in wanted[u].routes if r.destination == cidr)]
+        rows.append({"srcnet": srcnet, "dstnet": dstnet, "gateway": route.gateway,
+                     "via": str(via.address.ip) if via else None, "auto": route.auto,
+                     "vnodes": ", ".join(users), "installed": ", ".join(installed)})
+    return _frame(rows, VROUTE_COLUMNS, ["srcnet", "dstnet"])

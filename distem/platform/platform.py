@@ -25,6 +25,7 @@ import pandas as pd
 from ..errors import AgentError, CommandError, FidelityWarning, ValidationError
 from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
 from ..model.names import vnode_cgroup
+from ..model.routes import RoutingState
 from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
 from ..plan.deploy import VXLAN_OVERHEAD, choose_underlay, vnetwork_owner, vnode_owner
 from ..plan.matrix import DeviceMatrix, destinations
@@ -37,6 +38,7 @@ from .matrix_calls import MatrixCalls
 from .placement_calls import PlacementCalls
 from .placement_view import PlacementView
 from .resource_calls import ResourceCalls
+from .route_calls import RouteCalls
 from .progress import Progress
 from .pnodes import as_pnodes, read_nodefile
 from .session import PnodeSession
@@ -52,7 +54,7 @@ def _as_argv(command: Argv) -> list[str]:
     return [str(a) for a in command]
 
 
-class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCalls):
+class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCalls, RouteCalls):
     """An emulated platform: vnodes (LXC containers) on vnetworks, spread over pnodes.
 
     Args:
@@ -97,6 +99,7 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         self.sessions: dict[str, PnodeSession] = {}
         self._closed = False
         self._matrix_applied: dict[tuple[str, int], DeviceMatrix] = {}  # what each ifb holds of the matrix
+        self._routing: dict[str, RoutingState] = {}  # what each running vnode's namespace holds of routing
         with ThreadPoolExecutor(len(nodes)) as pool:
             futures = {p.name: pool.submit(PnodeSession, p, self.id) for p in nodes}
         errors = []
@@ -256,7 +259,7 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
             if kind == "vxlan":
                 log.info("vnetwork %s: vxlan on a single pnode behaves as classical", name)
         else:
-            underlays = {p: choose_underlay(p, s.facts["interfaces"], root) for p, s in self.sessions.items()}
+            underlays = {p: choose_underlay(p, s.facts["interfaces"], root, kind) for p, s in self.sessions.items()}
         mtu = min(u.mtu for u in underlays.values()) - VXLAN_OVERHEAD if underlays and kind == "vxlan" else None
         vnet = self.model.add_vnetwork(name, parse_cidr(name, cidr), kind, root, mtu)
         calls = {p: ("apply", {"ops": [op.to_wire() for op in vnetwork_plan(self.id, vnet, p, underlays)]})
@@ -273,6 +276,7 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         self._check_open()
         self.model.remove_vnetwork(name)
         self._undo_everywhere([vnetwork_owner(name)])
+        self._sync_routing()  # routes to it from other vnetworks went with it
 
     def _undo_everywhere(self, owners: list[str], pnodes: Iterable[str] | None = None) -> None:
         results = self._on_pnodes({p: ("undo_owner", {"owners": owners}) for p in (pnodes or self.sessions)})
@@ -368,8 +372,10 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
                                    for p, group in groups.items()}, "Removing vnodes", len(names))
         for name in names:
             self.model.remove_vnode(name)
+            self._routing.pop(name, None)
         for key in [k for k in self._matrix_applied if k[0] in names]:
             del self._matrix_applied[key]
+        self._sync_routing()  # the others drop their routes through removed gateways
         for pnode, failures in results.items():
             if failures:
                 raise AgentError(pnode, "remove", "; ".join(failures))
@@ -386,15 +392,20 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         for name in names:
             self.model.vnode(name)
         groups = self._by_host(names)
-        results = self._on_pnodes({p: (action, {"names": g, **({"shaping": self._shaping(g, fresh=True)} if action == "start" else {})})
-                                   for p, g in groups.items()}, self._LABEL[action], len(names))
-        failed = []
+        calls = {}
+        for pnode, group in groups.items():  # at start: each vnode's shaping and routing, once it runs
+            after = {"shaping": self._with_routing(group, self._shaping(group, fresh=True))} if action == "start" else {}
+            calls[pnode] = (action, {"names": group, **after})
+        results = self._on_pnodes(calls, self._LABEL[action], len(names))
+        failed, done = [], []
         for per_pnode in results.values():
             for name, result in per_pnode.items():
                 if result["ok"]:
                     self.model.status[name] = self._AFTER[action]
+                    done.append(name)
                 else:
                     failed.append(f"{name}: {result['error']}")
+        self._routing_moved(action, done)
         if failed:
             pnode = next(p for p, g in groups.items() if any(f.startswith(n + ":") for n in g for f in failed))
             raise AgentError(pnode, action, "; ".join(failed), target=failed[0].split(":")[0])
