@@ -125,3 +125,16 @@ def test_an_image_a_pnode_cannot_see_is_sent_to_it(cluster, busybox, tmp_path):
             assert cluster.run(0, ["test", "-d", f"{cluster[0].state_dir}/images/{sha}/rootfs"]).returncode == 0
     finally:
         cluster.run(0, ["umount", str(hidden)])
+
+
+def test_a_gateway_joins_the_two_vnetworks_across_pnodes(spanning, busybox, cluster):
+    spanning.vnode("gw").image(busybox).iface("if0", "tunnel").iface("if1", "flat").host(cluster[1].name)
+    spanning.deploy()
+    try:
+        spanning.vnode_mode("gw", gateway=True)
+        spanning.vroute_complete()  # live: t0 (pnode 0) to c2 (pnode 2) through gw (pnode 1)
+        assert spanning.reachable("t0", ["c2"]) == {"c2": True}
+        assert spanning.reachable("c2", ["t0"]) == {"t0": True}
+    finally:
+        spanning.vnode_remove("gw")
+    assert spanning.reachable("t0", ["c2"]) == {"c2": False}
