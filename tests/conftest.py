@@ -144,3 +144,34 @@ def loop_disk(tmp_path: Path):
             partition.unlink()
         subprocess.run(["partx", "-d", device], capture_output=True)
         subprocess.run(["losetup", "-d", device], check=True)
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """Three real pnodes on this machine (local_cluster), shared by the multi-pnode tests."""
+    from distem.testing import local_cluster
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root: network namespaces and sshd")
+    with local_cluster(3) as pnodes:
+        yield pnodes
+    assert cluster_leftovers(pnodes) == []
+
+
+def cluster_leftovers(cluster) -> list[str]:
+    """What leakcheck would report of this cluster: netns, links, cgroups, processes, files."""
+    tag = f"dlc{cluster.id}"
+    left = [f"netns {n}" for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else []) if tag in n]
+    left += [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(tag)]
+    left += [f"cgroup {h.name}/{d.name}" for h in Path("/sys/fs/cgroup").iterdir() if h.is_dir()
+             for d in h.glob(f"{tag}*")]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(cluster.directory) in cmdline or tag in cmdline:
+            left.append(f"process {pid} {cmdline[:80]}")
+    if cluster.directory.exists():
+        left.append(f"directory {cluster.directory}")
+    return left

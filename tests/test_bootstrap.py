@@ -11,17 +11,10 @@ import pytest
 import distem
 from distem.frontends import cli
 from distem.platform.bootstrap import bootstrap
-from distem.testing.cluster import local_cluster
 
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces and sshd")
-    with local_cluster(2) as pnodes:
-        yield pnodes
 
 
 def test_the_command_succeeds_twice_on_every_pnode(cluster, capsys):

@@ -19,7 +19,7 @@ from distem.model import PlatformModel, PNode, parse_vnode
 from distem.platform.pnodes import as_pnode, parse_nodefile, read_nodefile
 from distem.testing.cluster import local_cluster
 
-from .conftest import platform_leftovers
+from .conftest import cluster_leftovers, platform_leftovers
 
 
 # -- without root: node files, pnode specs, placement --------------------------------------------
@@ -73,34 +73,6 @@ def test_unpinned_vnodes_go_where_most_cores_and_memory_are_free():
 
 
 # -- a real cluster ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces and sshd")
-    with local_cluster(3) as pnodes:
-        yield pnodes
-    assert _cluster_leftovers(pnodes) == []
-
-
-def _cluster_leftovers(cluster) -> list[str]:
-    """What leakcheck would report of this cluster: netns, links, cgroups, processes, files."""
-    tag = f"dlc{cluster.id}"
-    left = [f"netns {n}" for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else []) if tag in n]
-    left += [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(tag)]
-    left += [f"cgroup {h.name}/{d.name}" for h in Path("/sys/fs/cgroup").iterdir() if h.is_dir()
-             for d in h.glob(f"{tag}*")]
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        if str(cluster.directory) in cmdline or tag in cmdline:
-            left.append(f"process {pid} {cmdline[:80]}")
-    if cluster.directory.exists():
-        left.append(f"directory {cluster.directory}")
-    return left
 
 
 def _left_on(cluster, p, index: int) -> list[str]:
@@ -199,4 +171,4 @@ def test_the_cluster_removes_everything_even_if_the_body_raised(busybox):
             raise RuntimeError("the experiment failed")  # p never closed: the cluster cleans it
     with pytest.raises(AgentError):
         p.close()  # its pnodes are gone
-    assert _cluster_leftovers(pnodes) == []
+    assert cluster_leftovers(pnodes) == []

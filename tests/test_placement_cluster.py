@@ -7,13 +7,11 @@ The seed's six vnodes, with its names and the ratios of its rates, scaled to thi
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
 import distem
 from distem.errors import MappingError
-from distem.testing import local_cluster
 
 pytestmark = pytest.mark.root
 
@@ -28,12 +26,6 @@ VNODES_LIST = """\
 GOODPUT = 1448 / 1514
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces and sshd")
-    with local_cluster(3) as pnodes:
-        yield pnodes
 
 
 def topology(cluster, uplinks_mbps: tuple[int, ...]) -> dict:

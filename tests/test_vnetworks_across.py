@@ -4,24 +4,16 @@ latency matrix across pnodes, measured; the pnodes' physical interfaces given ba
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 import pytest
 
 import distem
 from distem.errors import ValidationError
-from distem.testing.cluster import local_cluster
 
 pytestmark = pytest.mark.root
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    if os.geteuid() != 0:
-        pytest.skip("needs root: network namespaces and sshd")
-    with local_cluster(3) as pnodes:
-        yield pnodes
 
 
 def addresses(cluster, index: int) -> dict[str, list[str]]:
