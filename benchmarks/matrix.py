@@ -49,7 +49,7 @@ from guest import host_and_guest
 SIZES = (10, 50, 100, 200)
 BASELINE_SOURCES = {"host": 10, "guest": 2}  # a tc process costs ~4.4 ms on the host, ~0.2 s in the guest
 REPEATS = {"host": 3, "guest": 1}  # takes of each of our apply timings (N = 200 takes minutes in the guest)
-PROBES, ROUNDS = 1000, 3  # per-packet rows: fping probes 1 ms apart, per configuration and round
+PROBES, ROUNDS = 1000, 4  # per-packet rows: fping probes 1 ms apart, per configuration and round
 LEAF = {"host": "pfifo", "guest": "netem"}
 
 T = TypeVar("T")
@@ -238,6 +238,9 @@ def per_packet_rows(part: str) -> list[dict]:
     leaf, kernel = LEAF[part], f"{part} {os.uname().release}"
     samples: dict[tuple[str, int], list[float]] = defaultdict(list)
 
+    def order(round: int) -> tuple[int, int]:  # alternated, so that a drift within a round evens out
+        return (10, 1000) if round % 2 == 0 else (1000, 10)
+
     def others(count: int) -> dict[str, int]:
         return {f"10.150.{k // 250}.{k % 250 + 1}": 1 for k in range(count - 1)}
 
@@ -246,18 +249,18 @@ def per_packet_rows(part: str) -> list[dict]:
         if part == "host":  # the delay line: a's output settings carry the table (one control message)
             veth = veth_name(p.id, p.model.vnode("a").index, 0)
             p.set_peers_latencies(["a", "b"], [[0, 0.001], [0, 0]])
-            for _ in range(ROUNDS):
-                for count in (10, 1000):
+            for round in range(ROUNDS):
+                for count in order(round):
                     agent_apply(p, delay_line_ops(p.id, "vnode:a", veth, "output", None, {b: 1, **others(count)}))
                     samples["delay line", count] += probe(p)
             p.set_peers_latencies(["a", "b"], [[0, 0], [0, 0]])
-        for _ in range(ROUNDS):
+        for round in range(ROUNDS):
             fresh_trees(p, ["a"], leaf, redirect=True)
             states: States = {}
-            for count in (10, 1000):
+            for count in order(round):
                 states = kernel_apply(p, states, {("a", 0): {b: 1, **others(count)}}, leaf)
                 samples["hash", count] += probe(p)
-            for count in (10, 1000):
+            for count in order(round):
                 clear_roots(p, ["a"])
                 tc_batch(distem_like(dev, {**others(count), b: 1}, leaf))  # b's filter last
                 samples["linear", count] += probe(p)
