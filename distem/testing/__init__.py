@@ -1,1 +1,6 @@
-"""Helpers for testing distem platforms: the user-mode Linux guest kernel (``uml``)."""
+"""Helpers for testing distem platforms: ``local_cluster(n)`` (several pnodes on this machine, each
+in its own namespaces with its own sshd) and the user-mode Linux guest kernel (``uml``)."""
+
+from .cluster import ClusterError, LocalCluster, local_cluster
+
+__all__ = ["ClusterError", "LocalCluster", "local_cluster"]
