@@ -1,6 +1,7 @@
-"""Helpers for testing distem platforms: several pnodes on one machine (``local_cluster``), the
-user-mode Linux guest kernel (``uml``), measurements inside vnodes (``probes``)."""
+"""Helpers for testing distem platforms: ``local_cluster(n)`` (several pnodes on this machine, each
+in its own namespaces with its own sshd), the user-mode Linux guest kernel (``uml``), measurements
+inside vnodes (``probes``)."""
 
-from .cluster import local_cluster
+from .cluster import ClusterError, LocalCluster, local_cluster
 
-__all__ = ["local_cluster"]
+__all__ = ["ClusterError", "LocalCluster", "local_cluster"]

@@ -35,7 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import DistemError
+from ..errors import DistemError, ValidationError
 from ..model import PNode
 
 log = logging.getLogger(__name__)
@@ -285,11 +285,10 @@ def local_cluster(n: int = 3) -> Iterator[LocalCluster]:
     is removed on exit, even if the body raised (what platforms left there too).
 
     Raises:
+        ValidationError: ``n`` outside 1-200 (pnode addresses are .10 to .209 of one /24).
         ClusterError: the cluster could not be set up (what was made is removed first).
     """
     if not 1 <= n <= 200:
-        from ..errors import ValidationError
-
         raise ValidationError("local_cluster n", n, "expected 1 to 200 pnodes")
     cluster_id = secrets.token_hex(2)
     directory = Path(tempfile.mkdtemp(prefix=f"distem-lc{cluster_id}-"))
@@ -312,3 +311,31 @@ def local_cluster(n: int = 3) -> Iterator[LocalCluster]:
         yield cluster
     finally:
         cluster._teardown()
+
+
+def sweep(cluster_id: str) -> None:
+    """Remove what a cluster left when its controller was killed (-9: no teardown ran): the platforms
+    its pnodes still record, every process of its namespaces, its cgroup parents, namespaces, links
+    and files — found by the cluster id in their names."""
+    from ..agent import undo
+    from ..agent.cgroups import remove_subtree
+
+    tag = f"dlc{cluster_id}"
+    names = sorted(n for n in (os.listdir("/run/netns") if os.path.isdir("/run/netns") else [])
+                   if n.startswith(tag + "p"))
+    for directory in Path(tempfile.gettempdir()).glob(f"distem-lc{cluster_id}-*"):
+        for state in directory.glob(f"{tag}p*/state"):
+            for platform_id in undo.platforms(str(state)):  # the agents and delay lines first: pid-checked
+                journal = undo.Journal(str(state / "platforms" / platform_id / undo.JOURNAL))
+                undo.undo(journal, [e for e in journal.entries() if e["kind"] == "process"])
+                journal.close()
+    for name in names:
+        inode = os.stat(f"/run/netns/{name}").st_ino
+        _kill_and_wait([pid for pid in _pids() if _net_inode(pid) == inode and pid != os.getpid()])
+        remove_subtree(name)
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    for link in os.listdir("/sys/class/net"):
+        if link.startswith(tag):
+            subprocess.run(["ip", "link", "del", link], capture_output=True)
+    for directory in Path(tempfile.gettempdir()).glob(f"distem-lc{cluster_id}-*"):
+        shutil.rmtree(directory, ignore_errors=True)
