@@ -9,12 +9,12 @@ BUSY_LOOP = "i=0; while [ $i -lt {n} ]; do i=$((i+1)); done"
 
 def run_timed(platform: Any, vnode: str, job: str) -> tuple[float, float]:
     """Wall and CPU seconds of ``job`` run by the vnode's shell, both read inside the vnode
-    (/proc/uptime and busybox's ``times``, 10 ms steps). Timed from the controller, the fixed cost
+    (/proc/uptime and busybox's ``times``, the shell's and its children's, 10 ms steps). Timed from the controller, the fixed cost
     of entering the container (0.1-0.2 s in the UML guest) would be counted too."""
     out = platform.check(vnode, f"read a b < /proc/uptime; {job}; read c d < /proc/uptime; echo $a $c; times")
-    uptime, shell_times = out.splitlines()[:2]
+    uptime, *shell_times = out.splitlines()  # the shell's own user and sys, then its children's
     started, ended = map(float, uptime.split())
-    cpu = sum(int(m) * 60 + float(s) for m, s in (t.rstrip("s").split("m") for t in shell_times.split()))
+    cpu = sum(int(m) * 60 + float(s) for m, s in (t.rstrip("s").split("m") for t in " ".join(shell_times).split()))
     return ended - started, cpu
 
 
