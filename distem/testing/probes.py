@@ -9,13 +9,18 @@ BUSY_LOOP = "i=0; while [ $i -lt {n} ]; do i=$((i+1)); done"
 
 def run_timed(platform: Any, vnode: str, job: str) -> tuple[float, float]:
     """Wall and CPU seconds of ``job`` run by the vnode's shell, both read inside the vnode
-    (/proc/uptime and busybox's ``times``, the shell's and its children's, 10 ms steps). Timed from the controller, the fixed cost
-    of entering the container (0.1-0.2 s in the UML guest) would be counted too."""
-    out = platform.check(vnode, f"read a b < /proc/uptime; {job}; read c d < /proc/uptime; echo $a $c; times")
-    uptime, *shell_times = out.splitlines()  # the shell's own user and sys, then its children's
-    started, ended = map(float, uptime.split())
-    cpu = sum(int(m) * 60 + float(s) for m, s in (t.rstrip("s").split("m") for t in " ".join(shell_times).split()))
-    return ended - started, cpu
+    (/proc/uptime and busybox's ``times``, the shell's and its children's, 10 ms steps). Timed from
+    the controller, the fixed cost of entering the container (0.1-0.2 s in the UML guest) would be
+    counted too; the shell is charged that cost before it starts, hence ``times`` before and after."""
+    out = platform.check(vnode, f"times; read a b < /proc/uptime; {job}; read c d < /proc/uptime; echo $a $c; times")
+    lines = out.splitlines()
+    started, ended = map(float, lines[2].split())
+    return ended - started, _cpu_seconds(lines[3:5]) - _cpu_seconds(lines[0:2])
+
+
+def _cpu_seconds(shell_times: list[str]) -> float:
+    """The sum of ``times``' lines: the shell's user and sys, then its children's ("0m1.790s")."""
+    return sum(int(m) * 60 + float(s) for m, s in (t.rstrip("s").split("m") for t in " ".join(shell_times).split()))
 
 
 def slowdown(platform: Any, vnode: str, n: int) -> float:
