@@ -79,12 +79,9 @@ def test_a_matrix_and_a_rate_on_one_interface_both_hold(state_dir, busybox):
         p.vnode("c").image(busybox, shared=True).iface("if0", "vnet")
         p.deploy()
         p.set_peers_latencies(["a", "b", "c"], [[0, 20, 5], [20, 0, 0], [5, 0, 0]])
-        def hold(rtts) -> bool:
-            return rtts.loc["a", "b"] == pytest.approx(40, rel=0.05) and rtts.loc["a", "c"] == pytest.approx(10, rel=0.05)
-
-        if not hold(rtts := p.measure_latencies(count=10, interval_ms=50)):
-            rtts = p.measure_latencies(count=10, interval_ms=50)  # once more after a busy moment, as within() does
-        assert hold(rtts), rtts.to_string()
+        compared = p.compare_latencies(count=10, interval_ms=50).loc[[("a", "b"), ("a", "c")]]
+        assert compared["requested_rtt_ms"].tolist() == [40, 10]
+        within(p, compared)  # b and c have no delay between them: nothing to hold within 5% there
         got = p.measure_throughput("a", "b", seconds=6)
         steady = sorted(got["intervals_bps"][2:])[len(got["intervals_bps"][2:]) // 2]
         assert 0.9 * 10e6 * 1448 / 1514 <= steady <= 10e6 * 1.02, got["intervals_bps"]
