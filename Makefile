@@ -1,6 +1,6 @@
 # make demo : install what is missing, then deploy a small platform on this machine and clean up
 # make test : install what is missing, then run the whole test suite: on this kernel, then the tests
-#             that need sch_netem or cgroup v2 inside a user-mode Linux guest kernel
+#             that need sch_netem or cgroup v2 inside a guest kernel (user-mode Linux, else QEMU)
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(PYTHON) -m pytest
@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml scripts/install-system-packages
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q -e '.[test]'
+	$(PYTHON) -m distem.testing.guest setup
 	touch $@
 
 demo: setup
@@ -21,7 +22,7 @@ demo: setup
 
 test: setup
 	$(PYTEST) -m "not slow"
-	$(PYTHON) -m distem.testing.uml run -- $(PYTEST) -p no:cacheprovider -m "uml and not slow" tests
+	$(PYTHON) -m distem.testing.guest run -- $(PYTEST) -p no:cacheprovider -m "guest and not slow" tests
 
 bench: setup
 	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done

@@ -26,12 +26,12 @@ def host_and_guest(script: str, name: str, title: str, measure: Measure, host: b
     if args.part:
         pd.DataFrame(measure(args.part)).to_csv(args.out, index=False)
         return
-    from distem.testing import uml
+    from distem.testing import guest
 
     RESULTS.mkdir(exist_ok=True)
     guest_csv = RESULTS / f"{name}-guest.csv.tmp"
     rows = measure("host") if host else []
-    rc = uml.run([sys.executable, script, "--part", "guest", "--out", str(guest_csv)], cwd=Path.cwd())
+    rc = guest.run([sys.executable, script, "--part", "guest", "--out", str(guest_csv)], cwd=Path.cwd())
     if rc != 0:
         raise SystemExit(f"the guest part failed with exit code {rc}")
     table = pd.concat([pd.DataFrame(rows), pd.read_csv(guest_csv)], ignore_index=True)

@@ -36,7 +36,7 @@ def machine_left_clean(tmp_path_factory: pytest.TempPathFactory):
         yield
         return
     env = dict(os.environ)
-    if os.environ.get("DISTEM_UML_GUEST"):
+    if os.environ.get("DISTEM_IN_GUEST"):
         env["LEAKCHECK_BASELINE"] = str(tmp_path_factory.mktemp("leakcheck") / "baseline.json")
         subprocess.run([str(LEAKCHECK), "--save"], env=env, capture_output=True, check=True)
     yield

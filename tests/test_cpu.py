@@ -12,7 +12,7 @@ from distem.testing.probes import BUSY_LOOP, calibrate_loop, run_timed, slowdown
 
 from .conftest import cgroup_file
 
-pytestmark = [pytest.mark.root, pytest.mark.uml]
+pytestmark = [pytest.mark.root, pytest.mark.guest]
 
 # The loop's wall time against its own CPU time, both read inside the vnode: 5% on this host
 # and in the UML guest alike (benchmarks/results/limits.md: within 1.2% on both).

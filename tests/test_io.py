@@ -11,7 +11,7 @@ from distem.errors import ValidationError
 
 from .conftest import cgroup_file
 
-pytestmark = [pytest.mark.root, pytest.mark.uml]
+pytestmark = [pytest.mark.root, pytest.mark.guest]
 
 SECONDS = 3  # of transfer per measurement: the first request's free pass weighs ~1/30
 

@@ -83,7 +83,7 @@ def test_one_class_per_distinct_delay_and_only_changes_sent():
 
 
 @pytest.mark.root
-@pytest.mark.uml
+@pytest.mark.guest
 def test_p_latencies_round_trip_and_bad_input_changes_nothing(platform, busybox):
     platform.vnetwork("vnet", "10.144.0.0/24")
     for name in NAMES:

@@ -11,12 +11,12 @@ import pytest
 
 import distem
 
-pytestmark = [pytest.mark.root, pytest.mark.uml]
+pytestmark = [pytest.mark.root, pytest.mark.guest]
 
 N = 50
 # Fewer sources at once than the default (16 per core): the probes' timestamps are taken by fping
 # processes that share the cores with the delay line (host) or one slow CPU (the guest).
-PARALLEL = 1 if os.environ.get("DISTEM_UML_GUEST") else 4
+PARALLEL = 1 if os.environ.get("DISTEM_IN_GUEST") else 4
 
 
 def platform_of(state_dir, busybox, n):

@@ -12,7 +12,7 @@ from distem.errors import CommandError, ValidationError
 
 from .conftest import cgroup_file
 
-pytestmark = [pytest.mark.root, pytest.mark.uml]
+pytestmark = [pytest.mark.root, pytest.mark.guest]
 
 MB = 2**20
 

@@ -6,9 +6,9 @@ so the host's Python, venv and tools run unchanged; the working directory is
 mounted read-write at the same path. Inside, before the command runs:
 cgroup2 at /sys/fs/cgroup with cpu/cpuset/memory/io/pids enabled, a tmpfs
 /tmp (overlayfs can't use the root overlay as an upper dir), the qdisc and
-network modules loaded, ``lo`` up, and ``DISTEM_UML_GUEST=1`` exported.
+network modules loaded, ``lo`` up, and ``DISTEM_IN_GUEST=uml`` exported.
 
-    python -m distem.testing.uml run -- .venv/bin/python -m pytest tests/guest
+    python -m distem.testing.guest run --kernel uml -- .venv/bin/python -m pytest tests/guest
 
 Pitfalls handled here: linux.uml always exits 0 (the exit code comes back
 through a file); busybox ``sh`` would shadow ``ip``/``tc`` with its applets
@@ -18,7 +18,6 @@ through a file); busybox ``sh`` would shadow ``ip``/``tc`` with its applets
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import shlex
@@ -37,7 +36,7 @@ GUEST_MODULES = ("sch_netem", "sch_htb", "sch_tbf", "sch_ingress", "cls_u32", "a
                  "bridge", "vxlan", "overlay", "loop", "btrfs")
 
 _INIT = r"""#!/bin/busybox sh
-# PID 1 of the guest: build a writable root over the host's, mount what tests need, run the job.
+# PID 1 of the UML guest: a writable root over the host's (hostfs), then the shared stage 2.
 B=/bin/busybox
 $B mount -t proc proc /proc
 for a in $($B cat /proc/cmdline); do case $a in
@@ -46,25 +45,37 @@ $B insmod $MODS/$($B uname -r)/kernel/fs/overlayfs/overlay.ko
 $B mount -t tmpfs tmpfs /mnt && $B mkdir -p /mnt/u /mnt/w /mnt/r
 $B mount -t overlay overlay -o lowerdir=/,upperdir=/mnt/u,workdir=/mnt/w /mnt/r || $B poweroff -f
 cd /mnt/r && $B mkdir -p .oldroot && $B pivot_root . .oldroot && cd / || $B poweroff -f
-$B mount -t proc proc /proc; $B mount -t sysfs sys /sys; $B mount -t devtmpfs dev /dev
-$B mkdir -p /dev/pts /dev/shm; $B mount -t devpts devpts /dev/pts; $B mount -t tmpfs tmpfs /dev/shm
-$B mount -t tmpfs tmpfs /run; $B mount -t tmpfs -o mode=1777 tmpfs /tmp
+$B mount -t proc proc /proc; $B mount -t tmpfs tmpfs /run; $B mount -t tmpfs -o mode=1777 tmpfs /tmp
 $B mkdir -p /lib/modules "$WORK" "$ST"; $B mount -r -t hostfs -o $MODS none /lib/modules
 $B mount -t hostfs -o "$WORK" none "$WORK"; $B mount -t hostfs -o "$ST" none "$ST"
 $B umount -l /.oldroot
+exec /bin/sh "$ST/stage2.sh" "$ST"
+"""
+
+# Stage 2, the same in every guest kernel (run by the host's /bin/sh, with the root, tmpfs /tmp and /run,
+# the working directory, $ST and /lib/modules in place): what the tests need mounted and loaded, then the job.
+_STAGE2 = r"""ST=$1
+B=/bin/busybox
+mountpoint -q /proc || $B mount -t proc proc /proc
+$B mount -t sysfs sys /sys; mountpoint -q /dev || $B mount -t devtmpfs dev /dev
+$B mkdir -p /dev/pts /dev/shm; $B mount -t devpts devpts /dev/pts; $B mount -t tmpfs tmpfs /dev/shm
 [ -e /sbin/modprobe ] || $B ln -s /bin/busybox /sbin/modprobe
 echo /sbin/modprobe > /proc/sys/kernel/modprobe
-for m in __MODULES__; do $B modprobe $m 2>/dev/null || echo "uml: no module $m"; done
+for m in __MODULES__; do $B modprobe $m 2>/dev/null || echo "guest: no module $m"; done
 $B mount -t cgroup2 none /sys/fs/cgroup
 for c in cpu cpuset memory io pids; do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; done
-$B hostname uml-guest; $B ip link set lo up
+$B hostname distem-guest; $B ip link set lo up
 /bin/sh "$ST/job.sh"; echo $? > "$ST/rc"
 $B sync; $B poweroff -f
 """
 
 
-class UMLError(RuntimeError):
-    pass
+def stage2_script(modules: tuple[str, ...]) -> str:
+    return _STAGE2.replace("__MODULES__", " ".join(modules))
+
+
+class GuestError(RuntimeError):
+    """A guest kernel is missing or cannot run."""
 
 
 def find_kernel() -> Path | None:
@@ -76,24 +87,26 @@ def ensure_kernel() -> Path:
     """The UML kernel, installing Debian's user-mode-linux package when missing (needs root)."""
     if find_kernel() is None:
         if os.geteuid() != 0:
-            raise UMLError("user-mode-linux is not installed; as root: apt-get install user-mode-linux")
+            raise GuestError("user-mode-linux is not installed; as root: apt-get install user-mode-linux")
         subprocess.run(["apt-get", "install", "-y", "-qq", "user-mode-linux"], check=True,
                        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
     kernel = find_kernel()
     if kernel is None:
-        raise UMLError(f"{KERNEL} is still missing after installing user-mode-linux")
+        raise GuestError(f"{KERNEL} is still missing after installing user-mode-linux")
     return kernel
 
 
-def _job(argv: list[str], cwd: Path, env: dict[str, str]) -> str:
+def job_script(argv: list[str], cwd: Path, env: dict[str, str], kind: str) -> str:
+    """The job's shell script: the caller's environment, ``DISTEM_IN_GUEST=kind``, ``argv`` in ``cwd``."""
     exports = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in sorted(env.items())
-                      if k.isidentifier() and k not in ("PWD", "OLDPWD", "SHLVL", "_", "TMPDIR"))
-    return f"{exports}export DISTEM_UML_GUEST=1\ncd {shlex.quote(str(cwd))} || exit 125\n{shlex.join(argv)}\n"
+                      if k.isidentifier() and k not in ("PWD", "OLDPWD", "SHLVL", "_", "TMPDIR", "DISTEM_IN_GUEST"))
+    return f"{exports}export DISTEM_IN_GUEST={kind}\ncd {shlex.quote(str(cwd))} || exit 125\n{shlex.join(argv)}\n"
 
 
 def run(argv: list[str], *, cwd: str | os.PathLike[str] = ".", env: dict[str, str] | None = None,
-        mem: str = "2G", timeout: float = 1800) -> int:
-    """Boot the guest, run ``argv`` as root in ``cwd``, stream its console to stdout; its exit code.
+        mem: str = "2G", timeout: float = 1800, console: int | None = None) -> int:
+    """Boot the guest, run ``argv`` as root in ``cwd``, its console to ``console`` (a file descriptor;
+    stdout by default); its exit code.
 
     Returns 125 when the command never ran (the guest failed to boot or timed out).
     Every linux.uml process is gone when this returns.
@@ -103,14 +116,15 @@ def run(argv: list[str], *, cwd: str | os.PathLike[str] = ".", env: dict[str, st
     state = Path(tempfile.mkdtemp(prefix="distem-uml-"))
     try:
         (state / "umldir").mkdir()
-        (state / "init.sh").write_text(_INIT.replace("__MODULES__", " ".join(GUEST_MODULES)))
+        (state / "init.sh").write_text(_INIT)
+        (state / "stage2.sh").write_text(stage2_script(GUEST_MODULES))
         (state / "init.sh").chmod(0o755)
-        (state / "job.sh").write_text(_job(argv, cwd, dict(os.environ if env is None else env)))
+        (state / "job.sh").write_text(job_script(argv, cwd, dict(os.environ if env is None else env), "uml"))
         cmd = [str(kernel), f"mem={mem}", f"uml_dir={state / 'umldir'}", "root=/dev/root", "rootfstype=hostfs",
                "rootflags=/", "ro", f"init={state / 'init.sh'}", f"uml.work={cwd}", f"uml.state={state}",
                f"uml.mods={MODULES}", "con0=null,fd:1", "con=null", "quiet"]
         # Guest memory is a file in TMPDIR: it needs room and exec rights; /dev/shm has both.
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, start_new_session=True,
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, start_new_session=True,
                                 env={**os.environ, "TMPDIR": "/dev/shm"})
         try:
             proc.wait(timeout)
@@ -129,25 +143,3 @@ def run(argv: list[str], *, cwd: str | os.PathLike[str] = ".", env: dict[str, st
         return 125
     finally:
         shutil.rmtree(state, ignore_errors=True)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m distem.testing.uml", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("setup", help="install the UML kernel if missing")
-    runner = sub.add_parser("run", help="run a command in the guest (after --)")
-    runner.add_argument("--mem", default="2G")
-    runner.add_argument("--timeout", type=float, default=1800)
-    runner.add_argument("argv", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    if args.command == "setup":
-        print(ensure_kernel())
-        return 0
-    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
-    if not command:
-        parser.error("give the command to run after --")
-    return run(command, mem=args.mem, timeout=args.timeout)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,7 +13,7 @@ import pytest
 
 import distem
 
-pytestmark = [pytest.mark.root, pytest.mark.uml]
+pytestmark = [pytest.mark.root, pytest.mark.guest]
 
 
 @pytest.fixture(scope="module")
