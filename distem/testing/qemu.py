@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import logging
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 from pathlib import Path
 
-from distem.testing.uml import GUEST_MODULES, GuestError, job_script, stage2_script
-
-log = logging.getLogger(__name__)
+from distem.testing.uml import GUEST_MODULES, GuestError, boot, job_script, stage2_script
 
 CACHE = Path(os.environ.get("DISTEM_GUEST_CACHE", "/var/cache/distem/guest"))
 QEMU = "qemu-system-x86_64"
@@ -81,7 +77,8 @@ def ensure_kernel() -> Path:
         raise GuestError(f"{QEMU} is missing; as root: apt-get install qemu-system-x86")
     version = kernel_version()
     target = CACHE / f"kernel-{version}"
-    with tempfile.TemporaryDirectory(dir=CACHE.parent if CACHE.parent.exists() else None) as tmp:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=CACHE) as tmp:  # on CACHE's filesystem: the unpacked tree is renamed
         subprocess.run(["apt-get", "download", f"linux-image-{version}"], cwd=tmp, check=True,
                        capture_output=True)
         deb = next(Path(tmp).glob("*.deb"))
@@ -92,7 +89,6 @@ def ensure_kernel() -> Path:
         unpacked.mkdir()
         (tree / "boot" / f"vmlinuz-{version}").rename(unpacked / "vmlinuz")
         (tree / "lib" / "modules").rename(unpacked / "modules")
-        CACHE.mkdir(parents=True, exist_ok=True)
         unpacked.rename(target)
     return target
 
@@ -158,19 +154,7 @@ def run(argv: list[str], *, cwd: str | os.PathLike[str] = ".", env: dict[str, st
     try:
         (state / "stage2.sh").write_text(stage2_script(GUEST_MODULES))
         (state / "job.sh").write_text(job_script(argv, cwd, dict(os.environ if env is None else env), "qemu"))
-        proc = subprocess.Popen(command(kernel, state, cwd, mem=mem, cpus=cpus, accel=accel),
-                                stdin=subprocess.DEVNULL, stdout=console, stderr=console, start_new_session=True)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.error("the QEMU guest did not finish in %s s; killing it", timeout)
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        rc = state / "rc"
-        return int(rc.read_text()) if rc.exists() else 125
+        return boot(command(kernel, state, cwd, mem=mem, cpus=cpus, accel=accel), state, timeout=timeout,
+                    console=console)
     finally:
         shutil.rmtree(state, ignore_errors=True)

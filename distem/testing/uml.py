@@ -24,7 +24,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -103,6 +102,27 @@ def job_script(argv: list[str], cwd: Path, env: dict[str, str], kind: str) -> st
     return f"{exports}export DISTEM_IN_GUEST={kind}\ncd {shlex.quote(str(cwd))} || exit 125\n{shlex.join(argv)}\n"
 
 
+def boot(cmd: list[str], state: Path, *, timeout: float, console: int | None,
+         env: dict[str, str] | None = None) -> int:
+    """Run a guest kernel's command line until the guest powers off; the job's exit code from
+    ``state/rc`` (125: the job never ran, or the guest outlived ``timeout`` and was killed).
+    Every process of the guest is gone when this returns (UML runs several per guest)."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, stderr=console, env=env,
+                            start_new_session=True)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        log.error("the guest did not finish in %s s; killing it", timeout)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    rc = state / "rc"
+    return int(rc.read_text()) if rc.exists() else 125
+
+
 def run(argv: list[str], *, cwd: str | os.PathLike[str] = ".", env: dict[str, str] | None = None,
         mem: str = "2G", timeout: float = 1800, console: int | None = None) -> int:
     """Boot the guest, run ``argv`` as root in ``cwd``, its console to ``console`` (a file descriptor;
@@ -124,22 +144,6 @@ def run(argv: list[str], *, cwd: str | os.PathLike[str] = ".", env: dict[str, st
                "rootflags=/", "ro", f"init={state / 'init.sh'}", f"uml.work={cwd}", f"uml.state={state}",
                f"uml.mods={MODULES}", "con0=null,fd:1", "con=null", "quiet"]
         # Guest memory is a file in TMPDIR: it needs room and exec rights; /dev/shm has both.
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=console, start_new_session=True,
-                                env={**os.environ, "TMPDIR": "/dev/shm"})
-        try:
-            proc.wait(timeout)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            log.error("the UML guest did not finish in %s s; killing it", timeout)
-            raise
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)  # UML runs several host processes per guest
-            except ProcessLookupError:
-                pass
-            proc.wait()
-        rc = state / "rc"
-        return int(rc.read_text()) if rc.exists() else 125
-    except subprocess.TimeoutExpired:
-        return 125
+        return boot(cmd, state, timeout=timeout, console=console, env={**os.environ, "TMPDIR": "/dev/shm"})
     finally:
         shutil.rmtree(state, ignore_errors=True)
