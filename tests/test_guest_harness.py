@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from distem.testing import guest, qemu, uml
-from distem.testing.uml import GuestError
+from distem.testing.guestboot import GuestError
 
 IN_GUEST = ("grep -q sch_netem /proc/modules && grep -qw memory /sys/fs/cgroup/cgroup.subtree_control "
             "&& [ \"$DISTEM_IN_GUEST\" = {kind} ] && [ \"$(stat -f -c %T /tmp)\" = tmpfs ] "
@@ -51,7 +51,7 @@ def test_the_command_line_passes_the_command_after_dashes(kind, tmp_path):
 
 
 def test_an_unknown_kernel_is_refused_naming_the_choices():
-    with pytest.raises(GuestError, match=r"kernel: 'vmware' is not one of auto, uml, qemu"):
+    with pytest.raises(GuestError, match=r"kernel: 'vmware' is not one of auto, uml, qemu-kvm, qemu"):
         guest.choose("vmware")
 
 

@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 from distem.testing import qemu, uml
-from distem.testing.uml import GuestError
+from distem.testing.guestboot import GuestError
 
 BACKENDS = ("uml", "qemu-kvm", "qemu")
 PROBE_RC = 7  # what the probe's job exits with when the guest ran it
@@ -88,15 +88,16 @@ def choose(kernel: str = "auto") -> str:
     """The backend to use: ``kernel`` if forced (argument or DISTEM_GUEST), else the first that runs."""
     if kernel == "auto":
         kernel = os.environ.get("DISTEM_GUEST", "auto")
-    if kernel in ("uml", "qemu", "qemu-kvm"):
+    if kernel in BACKENDS:
         return kernel
     if kernel != "auto":
-        raise GuestError(f"kernel: {kernel!r} is not one of auto, uml, qemu, qemu-kvm")
+        raise GuestError(f"kernel: {kernel!r} is not one of auto, {', '.join(BACKENDS)}")
     found = verdicts()
     for backend in BACKENDS:
         if found.get(backend) == "":
             return backend
-    raise GuestError("no guest kernel runs here: " + "; ".join(f"{b}: {r}" for b, r in found.items()))
+    raise GuestError("no guest kernel runs here: " + "; ".join(f"{b}: {r}" for b, r in found.items())
+                     + " (after fixing one: python -m distem.testing.guest info --refresh)")
 
 
 def run(argv: list[str], *, kernel: str = "auto", cwd: str | os.PathLike[str] = ".", mem: str = "2G",
@@ -116,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     info.add_argument("--refresh", action="store_true", help="probe again instead of using the cached verdict")
     sub.add_parser("setup", help="fetch the kernels (UML package, Debian's kernel for QEMU) if missing")
     runner = sub.add_parser("run", help="run a command in the guest (after --)")
-    runner.add_argument("--kernel", default="auto", choices=["auto", "uml", "qemu", "qemu-kvm"])
+    runner.add_argument("--kernel", default="auto", choices=["auto", *BACKENDS])
     runner.add_argument("--mem", default="2G")
     runner.add_argument("--cpus", type=int, default=2, help="vCPUs (QEMU; UML has one)")
     runner.add_argument("--timeout", type=float, default=3600)

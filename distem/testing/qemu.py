@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from distem.testing.uml import GUEST_MODULES, GuestError, boot, job_script, stage2_script
+from distem.testing.guestboot import GUEST_MODULES, GuestError, boot, job_script, stage2_script
 
 CACHE = Path(os.environ.get("DISTEM_GUEST_CACHE", "/var/cache/distem/guest"))
 QEMU = "qemu-system-x86_64"
