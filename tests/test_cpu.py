@@ -1,6 +1,6 @@
 """CPU limits: a fixed amount of work, timed inside the vnode, at several speeds.
 
-cgroup v1 (cpu.cfs_quota_us, cpuset) on this host; v2 (cpu.max) in the UML guest of ``make test``.
+cgroup v1 (cpu.cfs_quota_us, cpuset) on this host; v2 (cpu.max) in the guest kernel of ``make test``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .conftest import cgroup_file
 pytestmark = [pytest.mark.root, pytest.mark.guest]
 
 # The loop's wall time against its own CPU time, both read inside the vnode: 5% on this host
-# and in the UML guest alike (benchmarks/results/limits.md: within 1.2% on both).
+# and in the guest kernels alike (benchmarks/results/limits.md: within 1.2% on both).
 TOLERANCE = 0.05
 
 

@@ -1,7 +1,7 @@
 """Delay, jitter and loss on this host's kernel, which has no sch_netem: the userspace delay line
 (NFQUEUE), measured with fping and iperf3 from inside the vnodes' network namespaces.
 
-Skipped on a kernel with netem (the UML guest), where tests/guest/test_netem.py covers the same.
+Skipped on a kernel with netem (the guest kernels), where tests/guest/test_netem.py covers the same.
 """
 
 from __future__ import annotations

@@ -69,3 +69,28 @@ def test_the_initramfs_archive_is_newc_with_aligned_entries():
     assert raw.startswith(b"070701") and raw.rstrip(b"\0").endswith(b"TRAILER!!!")
     second = raw.index(b"070701", 6)
     assert second % 4 == 0 and raw[110:115] == b"init\0"
+
+
+def test_where_no_guest_kernel_runs_the_guest_tests_skip_naming_each_backends_reason(tmp_path):
+    import json
+    import os
+
+    refused = {"uml": "userspace - ptrace set fp regs failed, errno = 14", "qemu-kvm": "no usable /dev/kvm",
+               "qemu": "qemu-system-x86_64 is missing"}
+    (tmp_path / "verdict.json").write_text(json.dumps({"key": guest._cache_key(), "verdicts": refused}))
+    env = {**os.environ, "DISTEM_GUEST_CACHE": str(tmp_path)}
+    env.pop("DISTEM_GUEST", None)
+    out = subprocess.run([sys.executable, "-m", "distem.testing.guest", "run", "--or-skip", "--",
+                          sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-m", "guest", "-rs",
+                          "tests/test_matrix.py"], env=env, capture_output=True, text=True, timeout=300,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.returncode == 0, out.stdout + out.stderr
+    skipped = [line for line in out.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert skipped and all(reason in line for line in skipped for reason in refused.values()), out.stdout
+
+
+def test_python_trees_are_the_import_path_outermost_without_the_working_directory(tmp_path):
+    trees = qemu.python_trees(tmp_path)
+    assert trees and all(any(str(p).startswith(str(t)) for p in sys.path if p) for t in trees)
+    assert not any(a != b and a.is_relative_to(b) for a in trees for b in trees)
+    assert trees[0] not in qemu.python_trees(trees[0] / "sub")  # one holding the working directory stays on 9p

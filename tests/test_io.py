@@ -1,6 +1,6 @@
 """Disk IO throttling, measured with direct I/O on a loop device inside a vnode.
 
-v1 (blkio.throttle) on this host, v2 (io.max) in the UML guest of ``make test``.
+v1 (blkio.throttle) on this host, v2 (io.max) in the guest kernel of ``make test``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The latency matrix: validation, the tc layout and its differences (pure), and p.latencies.
 
-The delays themselves are measured in tests/guest/test_matrix.py (netem in the UML guest).
+The delays themselves are measured in tests/guest/test_matrix.py (netem in the guest kernel).
 """
 
 from __future__ import annotations

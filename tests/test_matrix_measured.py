@@ -1,6 +1,6 @@
 """The latency matrix, measured: every pair's RTT from the vnodes' own namespaces against
 M[i][j] + M[j][i] — through the userspace delay line on this host, through netem in the
-user-mode Linux guest of ``make test``."""
+guest kernel of ``make test``."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ N = 50
 # Fewer sources at once than the default (16 per core): the probes' timestamps are taken by fping
 # processes that share the cores with the delay line (host) or one slow CPU (the guest).
 PARALLEL = 1 if os.environ.get("DISTEM_IN_GUEST") else 4
+# Under QEMU without KVM a delayed packet leaves up to 0.8 ms late (tests/guest/test_netem.py) and
+# the path itself takes ~0.5 ms: a pair may be 1.6 ms over (seen: 1.2 ms on 23 ms, 1.4 ms on 10 ms).
+SLACK_MS = 1.6 if os.environ.get("DISTEM_IN_GUEST") == "qemu" else 0.0
 
 
 def platform_of(state_dir, busybox, n):
@@ -38,11 +41,11 @@ def fifty(state_dir, busybox):
 
 
 def off(compared, rel=0.05):
-    return compared[(compared["error_ms"].abs() > rel * compared["requested_rtt_ms"])]
+    return compared[compared["error_ms"].abs() > (rel * compared["requested_rtt_ms"]).clip(lower=SLACK_MS)]
 
 
 def within(p, compared, rel=0.05):
-    """Every pair within ``rel``. The guest is a process of the host: when the host is busy it can
+    """Every pair within ``rel`` (and ``SLACK_MS``). The guest is a process of the host: when the host is busy it can
     stall for a second, which shows as one pair's RTT; such pairs are measured once more."""
     bad = off(compared, rel)
     if not bad.empty:

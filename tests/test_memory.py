@@ -1,6 +1,6 @@
 """Memory limits, measured: a process allocating past the hard limit is OOM-killed, one under it is not.
 
-Runs on whichever hierarchy the pnode has memory on: v1 on this host, v2 in the UML guest of
+Runs on whichever hierarchy the pnode has memory on: v1 on this host, v2 in the guest kernel of
 ``make test`` (hard_limit, soft_limit and swap there).
 """
 

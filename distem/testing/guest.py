@@ -23,15 +23,21 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from distem.testing import qemu, uml
 from distem.testing.guestboot import GuestError
 
 BACKENDS = ("uml", "qemu-kvm", "qemu")
 PROBE_RC = 7  # what the probe's job exits with when the guest ran it
+
+
+class NoGuestKernel(GuestError):
+    """No backend runs on this machine (each one's reason in the message)."""
 
 
 def _probe(backend: str) -> str:
@@ -96,7 +102,7 @@ def choose(kernel: str = "auto") -> str:
     for backend in BACKENDS:
         if found.get(backend) == "":
             return backend
-    raise GuestError("no guest kernel runs here: " + "; ".join(f"{b}: {r}" for b, r in found.items())
+    raise NoGuestKernel("no guest kernel runs here: " + "; ".join(f"{b}: {r}" for b, r in found.items())
                      + " (after fixing one: python -m distem.testing.guest info --refresh)")
 
 
@@ -110,6 +116,17 @@ def run(argv: list[str], *, kernel: str = "auto", cwd: str | os.PathLike[str] = 
                     accel="kvm" if backend == "qemu-kvm" else "tcg")
 
 
+def run_or_skip(argv: list[str], **kwargs: Any) -> int:
+    """``run``, or where no guest kernel runs, ``argv`` on the host with ``DISTEM_GUEST_SKIP`` set to
+    why (tests/conftest.py then skips every guest test, naming each backend's reason)."""
+    try:
+        choose(kwargs.get("kernel", "auto"))
+    except NoGuestKernel as e:
+        print(f"distem.testing.guest: {e}; running on the host, the guest tests skipped", file=sys.stderr)
+        return subprocess.run(argv, env={**os.environ, "DISTEM_GUEST_SKIP": str(e)}).returncode
+    return run(argv, **kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m distem.testing.guest", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     runner.add_argument("--mem", default="2G")
     runner.add_argument("--cpus", type=int, default=2, help="vCPUs (QEMU; UML has one)")
     runner.add_argument("--timeout", type=float, default=3600)
+    runner.add_argument("--or-skip", action="store_true", help="where no guest kernel runs, run the command "
+                        "on the host with DISTEM_GUEST_SKIP set to why (the guest tests skip with it)")
     runner.add_argument("argv", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     try:
@@ -137,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
         if not command:
             parser.error("give the command to run after --")
-        return run(command, kernel=args.kernel, mem=args.mem, cpus=args.cpus, timeout=args.timeout)
+        return (run_or_skip if args.or_skip else run)(command, kernel=args.kernel, mem=args.mem, cpus=args.cpus,
+                                                     timeout=args.timeout)
     except GuestError as e:
         print(f"distem.testing.guest: {e}", file=sys.stderr)
         return 125

@@ -8,6 +8,11 @@ the virtio and 9p modules, mounts the host's ``/`` read-only over virtio-9p unde
 a tmpfs overlay, mounts the working directory read-write at the same path, then
 switches to that root and runs the same guest set-up as the UML backend.
 
+The directories the Python running this imports from (its standard library and
+site-packages) go in on read-only squashfs images instead, one virtio disk each:
+under TCG, reading thousands of modules over 9p cost as much as the emulated CPU.
+An image is rebuilt when a file of its directory changed (size or mtime).
+
     python -m distem.testing.guest run --kernel qemu -- CMD...
 """
 
@@ -18,7 +23,9 @@ import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from distem.testing.guestboot import GUEST_MODULES, GuestError, boot, job_script, stage2_script
@@ -27,14 +34,14 @@ CACHE = Path(os.environ.get("DISTEM_GUEST_CACHE", "/var/cache/distem/guest"))
 QEMU = "qemu-system-x86_64"
 # Loaded in this order from the initramfs, before the host's root can be mounted.
 BOOT_MODULES = ("virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci",
-                "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "overlay")
+                "netfs", "fscache", "9pnet", "9pnet_virtio", "9p", "overlay", "virtio_blk", "squashfs")
 NINEP = "trans=virtio,version=9p2000.L,msize=512000"
 
 _INIT = r"""#!/bin/busybox sh
 # PID 1 of the initramfs: the host's / read-only over 9p under a tmpfs overlay, then the shared stage 2.
 B=/bin/busybox
 $B mkdir -p /proc /sys /dev /mnt/lower /mnt/rw /mnt/root
-$B mount -t proc proc /proc; $B mount -t devtmpfs dev /dev
+$B mount -t proc proc /proc; $B mount -t sysfs sys /sys; $B mount -t devtmpfs dev /dev
 for a in $($B cat /proc/cmdline); do case $a in
   guest.work=*) WORK=${a#guest.work=};; guest.state=*) ST=${a#guest.state=};; esac; done
 for m in __BOOT_MODULES__; do $B insmod /mods/$m.ko || echo "qemu: insmod $m failed"; done
@@ -47,7 +54,9 @@ $B mount -t tmpfs -o mode=1777 tmpfs $R/tmp; $B mount -t tmpfs tmpfs $R/run
 $B mkdir -p $R$WORK $R$ST $R/lib/modules
 $B mount -t 9p -o $O,cache=mmap work $R$WORK; $B mount -t 9p -o $O,cache=mmap state $R$ST
 $B mount -t 9p -o $O,ro,cache=loose mods $R/lib/modules
-$B mount --move /dev $R/dev; $B umount /proc
+while read id dir; do for d in /sys/block/vd*; do  # the Python's trees, each on the disk of that serial
+  [ "$($B cat $d/serial)" = "$id" ] && $B mount -t squashfs -o ro /dev/${d##*/} "$R$dir"; done; done < $R$ST/trees
+$B mount --move /dev $R/dev; $B umount /proc /sys
 exec $B switch_root $R /bin/sh "$ST/stage2.sh" "$ST"
 """
 
@@ -123,20 +132,68 @@ def initramfs(kernel: Path) -> Path:
     return path
 
 
-def command(kernel: Path, state: Path, cwd: Path, *, mem: str, cpus: int, accel: str = "tcg") -> list[str]:
-    """The QEMU command line that boots ``kernel`` with the host's root, ``cwd`` and ``state`` shared."""
+def python_trees(cwd: Path) -> list[Path]:
+    """The directories this Python imports from (standard library, site-packages), outermost only,
+    and none that holds ``cwd`` (the working directory stays live, over 9p)."""
+    dirs = {Path(p).resolve() for p in sys.path if p and os.path.isdir(p)}
+    dirs = {d for d in dirs if not cwd.is_relative_to(d)}
+    return sorted(d for d in dirs if not any(d != o and d.is_relative_to(o) for o in dirs))
+
+
+def tree_image(tree: Path) -> Path:
+    """A read-only squashfs image of ``tree``, cached; rebuilt when a file in it changed (size, mtime).
+
+    Site-packages directories inside it that this Python does not import from are left out
+    (a pyenv's own site-packages under a venv's standard library)."""
+    on_path = {Path(p).resolve() for p in sys.path if p}
+    skipped = []
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(tree):
+        here = Path(root)
+        skipped += [here / d for d in dirs if d in ("site-packages", "dist-packages") and here / d not in on_path]
+        dirs[:] = sorted(d for d in dirs if here / d not in skipped)
+        for name in sorted(dirs + files):
+            st = os.lstat(here / name)
+            digest.update(f"{here / name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    tag = hashlib.sha256(str(tree).encode()).hexdigest()[:8]
+    path = CACHE / "trees" / f"{tag}-{digest.hexdigest()[:16]}.sqfs"
+    if not path.exists():
+        if shutil.which("mksquashfs") is None:
+            raise GuestError("mksquashfs is missing; as root: apt-get install squashfs-tools")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for stale in path.parent.glob(f"{tag}-*.sqfs"):
+            stale.unlink()
+        tmp = path.with_suffix(".tmp")
+        # Uncompressed: under TCG, decompressing costs more than the host's page cache saves.
+        subprocess.run(["mksquashfs", str(tree), str(tmp), "-noappend", "-noI", "-noD", "-noF", "-noX",
+                        "-no-progress", "-quiet", *(["-e", *(str(d.relative_to(tree)) for d in skipped)] if skipped else [])],
+                       check=True, stdout=subprocess.DEVNULL)
+        tmp.rename(path)
+    return path
+
+
+def command(kernel: Path, state: Path, cwd: Path, *, mem: str, cpus: int, accel: str = "tcg",
+            trees: Sequence[Path] = ()) -> list[str]:
+    """The QEMU command line that boots ``kernel`` with the host's root, ``cwd`` and ``state`` shared,
+    and each of ``trees`` on a disk of its own (``state/trees`` says where each is mounted)."""
     accel_opts = "tcg,thread=multi,tb-size=512" if accel == "tcg" else accel
     shares = [("hostroot", "/", True), ("work", str(cwd), False), ("state", str(state), False),
               ("mods", str(kernel / "modules"), True)]
     cmd = [QEMU, "-nodefaults", "-no-user-config", "-machine", "q35", "-accel", accel_opts,
            "-cpu", "max" if accel == "tcg" else "host",
            "-smp", str(cpus), "-m", mem, "-kernel", str(kernel / "vmlinuz"), "-initrd", str(initramfs(kernel)),
-           "-append", f"console=ttyS0 quiet panic=-1 guest.work={cwd} guest.state={state}",
+           "-append", f"console=ttyS0 quiet panic=-1 apparmor=0 guest.work={cwd} guest.state={state}",
            "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"]
     for tag, path, readonly in shares:
         cmd += ["-fsdev", f"local,id={tag},path={path},security_model=passthrough,multidevs=remap"
                 + (",readonly=on" if readonly else ""),
                 "-device", f"virtio-9p-pci,fsdev={tag},mount_tag={tag}"]
+    lines = []
+    for i, tree in enumerate(trees):
+        cmd += ["-drive", f"file={tree_image(tree)},if=none,id=tree{i},format=raw,readonly=on",
+                "-device", f"virtio-blk-pci,drive=tree{i},serial=tree{i}"]
+        lines.append(f"tree{i} {tree}\n")
+    (state / "trees").write_text("".join(lines))
     return cmd
 
 
@@ -154,7 +211,7 @@ def run(argv: list[str], *, cwd: str | os.PathLike[str] = ".", env: dict[str, st
     try:
         (state / "stage2.sh").write_text(stage2_script(GUEST_MODULES))
         (state / "job.sh").write_text(job_script(argv, cwd, dict(os.environ if env is None else env), "qemu"))
-        return boot(command(kernel, state, cwd, mem=mem, cpus=cpus, accel=accel), state, timeout=timeout,
-                    console=console)
+        cmd = command(kernel, state, cwd, mem=mem, cpus=cpus, accel=accel, trees=python_trees(cwd))
+        return boot(cmd, state, timeout=timeout, console=console)
     finally:
         shutil.rmtree(state, ignore_errors=True)
