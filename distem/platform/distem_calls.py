@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CommandError, ValidationError
-from ..model import RUNNING, VNode, parse_vnode
+from ..model import FROZEN, RUNNING, VNode, parse_vnode
 from ..model.names import bridge_name, veth_name
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class DistemCalls(_Base):
         return self.vnode_info(name)
 
     def vnodes_unfreeze(self, names: Sequence[str] | None = None) -> None:
-        self._lifecycle("unfreeze", _names(names, [n for n, s in self.model.status.items() if s == "FROZEN"]))
+        self._lifecycle("unfreeze", _names(names, [n for n, s in self.model.status.items() if s == FROZEN]))
 
     def vnode_remove(self, name: str) -> None:
         self._remove_vnodes([name])

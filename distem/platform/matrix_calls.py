@@ -11,12 +11,9 @@ import pandas as pd
 
 from ..errors import ValidationError
 from ..model import FROZEN, RUNNING, VNode
-from ..model.links import LinkLimits
 from ..model.matrix import Cells, cells_from_frame, merge, parse_matrix
-from ..model.names import ifb_name, link_alias, veth_name
-from ..plan.matrix import DeviceMatrix, allocate, check_size, destinations, device_plan
-from ..plan.ops import IfbCreate, Op, RedirectIngress, ShapingClear
-from ..plan.shaping import delay_line_ops, direction_ops
+from ..plan.matrix import DeviceMatrix, destinations, vnode_matrix_ops
+from ..plan.ops import Op
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -87,48 +84,8 @@ class MatrixCalls(_Base):
 
     def _matrix_ops(self, vnode: VNode, tables: Mapping[tuple[str, int], Mapping[str, int]], fresh: bool,
                     limits_changed: bool, shaped: bool = False) -> tuple[list[Op], dict[tuple[str, int], DeviceMatrix]]:
-        """The matrix changes on each interface of ``vnode`` and the state they leave (``fresh``: just
-        started, nothing there; ``limits_changed``: the interface's limits moved, leaves follow;
-        ``shaped``: vnode_shaping runs first and makes or keeps the output trees)."""
-        if self.backend(vnode.host) == "userspace":
-            return self._delay_line_matrix_ops(vnode, tables)
-        owner = f"vnode:{vnode.name}"
-        ops: list[Op] = []
-        states = {}
-        for i, iface in enumerate(vnode.ifaces):
-            key = (vnode.name, i)
-            old = DeviceMatrix() if fresh else self._matrix_applied.get(key, DeviceMatrix())
-            new = allocate(old, tables.get(key, {}))
-            check_size(vnode.name, new)
-            ifb, veth = ifb_name(self.id, vnode.index, i), veth_name(self.id, vnode.index, i)
-            if not shaped and new.delays and not old.delays and not iface.output:  # no output tree yet
-                ops += [IfbCreate(owner=owner, name=ifb, alias=link_alias(self.id)),
-                        RedirectIngress(owner=owner, device=veth, ifb=ifb),
-                        *direction_ops(owner, ifb, None, "netem", keep=True)]
-            if not shaped and old.delays and not new.delays and not iface.output:  # only there for the matrix
-                ops += [ShapingClear(owner=owner, device=ifb), ShapingClear(owner=owner, device=veth, root=False,
-                                                                            ingress=True)]
-                new = DeviceMatrix()
-            else:
-                change = device_plan(owner, ifb, iface.output or LinkLimits(), old, new, limits_changed)
-                ops += [change] if change else []
-            states[key] = new
-        return ops, states
-
-    def _delay_line_matrix_ops(self, vnode: VNode, tables: Mapping[tuple[str, int], Mapping[str, int]]
-                               ) -> tuple[list[Op], dict[tuple[str, int], DeviceMatrix]]:
-        """Without netem: each interface whose table changed sends the delay line its output settings
-        with the new table (one control message; the rule and the packets in flight stay)."""
-        ops: list[Op] = []
-        states = {}
-        for i, iface in enumerate(vnode.ifaces):
-            key = (vnode.name, i)
-            table = dict(tables.get(key, {}))
-            if self._matrix_applied.get(key, DeviceMatrix()).delays != table:
-                ops += delay_line_ops(self.id, f"vnode:{vnode.name}", veth_name(self.id, vnode.index, i), "output",
-                                      iface.output, table)
-            states[key] = DeviceMatrix(delays=table)
-        return ops, states
+        return vnode_matrix_ops(self.id, vnode, self.backend(vnode.host), self._matrix_applied, tables, fresh,
+                                limits_changed, shaped)
 
     # -- measuring -------------------------------------------------------------------
     def compare_latencies(self, vnodes: Sequence[str] | None = None, count: int = 10,

@@ -27,9 +27,10 @@ from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, V
 from ..model.names import vnode_cgroup
 from ..model.routes import RoutingState
 from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
-from ..plan.deploy import VXLAN_OVERHEAD, choose_underlay, vnetwork_owner, vnode_owner
+from ..plan.deploy import VXLAN_OVERHEAD, choose_underlay
+from ..wire import vnetwork_owner, vnode_owner
 from ..plan.matrix import DeviceMatrix, destinations
-from ..plan.shaping import FRAME_BYTES, USERSPACE_CEILING_PPS, Backend, vnode_shaping
+from ..plan.shaping import Backend, check_limits, vnode_shaping
 from . import frames, html
 from .builders import VNetworkHandle, VNodeHandle
 from .distem_calls import DistemCalls
@@ -78,6 +79,8 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
             sessions already opened are closed.
     """
 
+    session_class = PnodeSession  # how a pnode is reached (distem.testing.fake swaps in one without a pnode)
+
     def __init__(
         self,
         pnodes: Iterable[PNode | str] | None = None,
@@ -101,7 +104,7 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         self._matrix_applied: dict[tuple[str, int], DeviceMatrix] = {}  # what each ifb holds of the matrix
         self._routing: dict[str, RoutingState] = {}  # what each running vnode's namespace holds of routing
         with ThreadPoolExecutor(len(nodes)) as pool:
-            futures = {p.name: pool.submit(PnodeSession, p, self.id) for p in nodes}
+            futures = {p.name: pool.submit(self.session_class, p, self.id) for p in nodes}
         errors = []
         for name, future in futures.items():
             try:
@@ -147,8 +150,16 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
     def _on_pnodes(self, calls: dict[str, tuple[str, dict[str, Any]]], label: str | None = None,
                    total: int = 0) -> dict[str, Any]:
         """Run one operation per pnode, in parallel; raise the first failure after all have finished."""
+        results, errors = self._on_each_pnode(calls, label, total)
+        if errors:
+            raise errors[0]
+        return results
+
+    def _on_each_pnode(self, calls: dict[str, tuple[str, dict[str, Any]]], label: str | None = None,
+                       total: int = 0) -> tuple[dict[str, Any], list[AgentError]]:
+        """Run one operation per pnode, in parallel: the results of those that answered, the failures of the others."""
         if not calls:
-            return {}
+            return {}, []
         with Progress(label or "", total, self.progress if label else False) as bar:
             def run(pnode: str) -> Any:
                 operation, kwargs = calls[pnode]
@@ -162,9 +173,7 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
                 results[pnode] = future.result()
             except AgentError as exc:
                 errors.append(exc)
-        if errors:
-            raise errors[0]
-        return results
+        return results, errors
 
     def _by_host(self, names: Iterable[str]) -> dict[str, list[str]]:
         groups: dict[str, list[str]] = defaultdict(list)
@@ -217,32 +226,8 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
     def _check_limits(self, vnode: VNode) -> None:
         """Refuse, before any change, what this vnode's pnode cannot emulate; warn (FidelityWarning)
         where the userspace delay line may not keep up with the asked rate."""
-        if self.backend(vnode.host) == "netem":
-            return
-        facts = self.sessions[vnode.host].facts
-        no_netem = (f"pnode {vnode.host}'s kernel has no sch_netem (it has: {', '.join(facts.get('qdiscs', []))})")
-        for iface in vnode.ifaces:
-            for direction in ("output", "input"):
-                limits = getattr(iface, direction)
-                if not (limits and limits.needs_delay_line):
-                    continue
-                field = f"{vnode.name}.{iface.name}.{direction}"
-                missing = [name for name, ppm in (("corruption", limits.corrupt_ppm),
-                                                  ("duplication", limits.duplicate_ppm)) if ppm]
-                if missing:
-                    raise ValidationError(field, limits.to_distem(), f"{no_netem}; its userspace delay line does "
-                                          f"'latency' (delay, jitter), 'loss' and 'reordering', not "
-                                          f"{' or '.join(missing)}")
-                reason = facts.get("delay_line_unavailable")
-                if reason:
-                    raise ValidationError(field, limits.to_distem(), f"{no_netem}, and its userspace delay line "
-                                          f"cannot run: {reason}; only 'bandwidth' can be emulated there")
-                pps = (limits.rate_bps or 0) / 8 / FRAME_BYTES
-                if pps > USERSPACE_CEILING_PPS:
-                    warnings.warn(f"{field}: {limits.rate_bps / 1e6:g} Mbit/s is up to {pps:,.0f} packets/s of "
-                                  f"{FRAME_BYTES} bytes, beyond the {USERSPACE_CEILING_PPS:,} packets/s the userspace "
-                                  f"delay line of pnode {vnode.host} keeps up with (no sch_netem there): expect "
-                                  "longer delays and losses at full rate", FidelityWarning, stacklevel=4)
+        for warning in check_limits(vnode, self.backend(vnode.host), self.sessions[vnode.host].facts):
+            warnings.warn(warning, FidelityWarning, stacklevel=4)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -396,19 +381,22 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         for pnode, group in groups.items():  # at start: each vnode's shaping and routing, once it runs
             after = {"shaping": self._with_routing(group, self._shaping(group, fresh=True))} if action == "start" else {}
             calls[pnode] = (action, {"names": group, **after})
-        results = self._on_pnodes(calls, self._LABEL[action], len(names))
-        failed, done = [], []
-        for per_pnode in results.values():
+        # What the pnodes that answered did is recorded, even when another pnode failed or was lost.
+        results, failed = self._on_each_pnode(calls, self._LABEL[action], len(names))
+        done = []
+        for pnode, per_pnode in results.items():
             for name, result in per_pnode.items():
                 if result["ok"]:
                     self.model.status[name] = self._AFTER[action]
                     done.append(name)
                 else:
-                    failed.append(f"{name}: {result['error']}")
+                    failed.append(AgentError.from_failure(pnode, result["failure"], action))
         self._routing_moved(action, done)
         if failed:
-            pnode = next(p for p, g in groups.items() if any(f.startswith(n + ":") for n in g for f in failed))
-            raise AgentError(pnode, action, "; ".join(failed), target=failed[0].split(":")[0])
+            first = failed[0]
+            raise AgentError(first.pnode, action, "; ".join(f"{f.target}: {f.message}" if f.target else f.message
+                                                          for f in failed),
+                             errno=first.errno, target=first.target)
 
     def _execute(self, names: list[str], command: Argv, timeout: float | None = None) -> dict[str, tuple[int, str, str]]:
         self._check_open()
@@ -423,7 +411,7 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         for per_pnode in results.values():
             for name, result in per_pnode.items():
                 if not result["ok"]:
-                    raise AgentError(self.model.vnode(name).host, "execute", result["error"], target=name)
+                    raise AgentError.from_failure(self.model.vnode(name).host, result["failure"], "execute")
                 out[name] = tuple(result["value"])
         return {n: out[n] for n in names}
 
