@@ -1,5 +1,5 @@
 # make demo : install what is missing, then deploy a small platform on this machine and clean up
-# make test : install what is missing, then run the whole test suite: on this kernel, then the tests
+# make test : install what is missing, type-check model/plan/wire (mypy --strict), then run the whole test suite: on this kernel, then the tests
 #             that need sch_netem or cgroup v2 inside a guest kernel (user-mode Linux, else QEMU)
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
@@ -21,6 +21,7 @@ demo: setup
 	$(VENV)/bin/distem demo
 
 test: setup
+	$(PYTHON) -m mypy
 	$(PYTEST) -m "not slow"
 	$(PYTHON) -m distem.testing.guest run -- $(PYTEST) -p no:cacheprovider -m "guest and not slow" tests
 

@@ -12,6 +12,7 @@ import logging
 import os
 import secrets
 import shlex
+import stat
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -186,8 +187,10 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         try:
             st = os.stat(path)
         except OSError:
-            raise ValidationError("vfilesystem.image", path, "no such file; give an existing tarball "
-                                  "(distem.images.busybox() builds one)") from None
+            st = None
+        if st is None or not stat.S_ISREG(st.st_mode):
+            raise ValidationError("vfilesystem.image", path, f"{'no such file' if st is None else 'not a file'}; give "
+                                  "an existing tarball (distem.images.busybox() builds one)")
         key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
         if key not in self._images:
             digest = hashlib.sha256()
