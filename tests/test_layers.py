@@ -57,9 +57,7 @@ def test_model_plan_and_wire_import_neither_agent_nor_platform_nor_front_ends(pa
     assert {t for t in imports_of(import_graph(), package) if t.startswith(above)} == set()
 
 
-@pytest.mark.parametrize("package", ["distem.agent", "distem.model", "distem.plan",
-                                     pytest.param("distem.platform", marks=pytest.mark.xfail(
-                                         strict=True, reason="issue 17: the six mixins import Platform back"))])
+@pytest.mark.parametrize("package", ["distem.agent", "distem.model", "distem.plan", "distem.platform"])
 def test_no_import_cycle_inside(package):
     graph = import_graph()
     inside = graph.subgraph(n for n in graph if n.startswith(package + ".") or n == package)
