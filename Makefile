@@ -1,7 +1,8 @@
 # make demo : install what is missing, then deploy a small platform on this machine and clean up
-# make test : install what is missing, then run the whole test suite: on this kernel, then the tests
-#             that need sch_netem or cgroup v2 inside a guest kernel (user-mode Linux, else QEMU;
-#             where none runs, those are skipped with each kernel's reason)
+# make test : install what is missing, type-check model/plan/wire (mypy --strict), then run the
+#             whole test suite: on this kernel, then the tests that need sch_netem or cgroup v2 inside
+#             a guest kernel (user-mode Linux, else QEMU; where none runs, those are skipped with
+#             each kernel's reason)
 VENV   := .venv
 PYTHON := $(VENV)/bin/python
 PYTEST := $(PYTHON) -m pytest
@@ -22,6 +23,7 @@ demo: setup
 	$(VENV)/bin/distem demo
 
 test: setup
+	$(PYTHON) -m mypy
 	$(PYTEST) -m "not slow"
 	$(PYTHON) -m distem.testing.guest run --or-skip -- $(PYTEST) -p no:cacheprovider -m "guest and not slow" tests
 

@@ -18,7 +18,7 @@ from .errors import (AgentError, AlreadyExistsError, CommandError, DistemError, 
 from .model import PNode
 from .platform import Platform
 from .platform.bootstrap import bootstrap
-from .platform.placement_calls import place, plot_physical_topology, plot_virtual_topology
+from .platform.placement import place, plot_physical_topology, plot_virtual_topology
 from .platform.topology_files import load_physical_topo, load_vnodes_yaml
 
 __version__ = "0.1.0"

@@ -102,6 +102,13 @@ class AgentError(DistemError):
         code = f" [errno {errno}]" if errno else ""
         super().__init__(f"pnode {pnode}: {operation}{where} failed{code}: {message}")
 
+    @classmethod
+    def from_failure(cls, pnode: str, failure: Mapping[str, object], operation: str = "") -> AgentError:
+        """From what an agent says of a failure (distem/wire.py's FAILURE fields)."""
+        errno, target = failure.get("errno"), failure.get("target")
+        return cls(pnode, str(failure.get("operation") or operation), str(failure["message"]),
+                   errno=errno if isinstance(errno, int) else None, target=None if target is None else str(target))
+
 
 class FidelityWarning(UserWarning):
     """Accepted, but the pnode may not emulate it as asked (e.g. a rate beyond what the

@@ -73,8 +73,8 @@ def test_no_room_raises_before_anything_is_deployed(platform, busybox):
     assert len(err.value.vnodes) == 1
     assert err.value.reasons[err.value.vnodes[0]] == ["cores on pnode local (needs 1, 0 left)"]
     assert platform.model.vnodes == {} and platform.placement is None
-    assert not any("host" in h._desc for h in platform._pending.values())
-    assert len(platform._pending) == cores + 1
+    assert not any("host" in h._desc for h in platform._vnodes.pending.values())
+    assert len(platform._vnodes.pending) == cores + 1
 
 
 def test_place_chooses_again_what_it_chose_but_keeps_what_was_given(platform, busybox):

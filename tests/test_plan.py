@@ -13,7 +13,8 @@ from distem.plan import PnodePaths, Underlay, vnetwork_plan, vnodes_plan
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def render(btrfs: str | None = "loop:256M") -> str:
+def all_modes_plan(btrfs: str | None = "loop:256M") -> list:
+    """A vnetwork and five vnodes, one per filesystem mode, with CPU and memory limits and a key."""
     pnode = PNode(name="local", btrfs=btrfs, cores=2, cgroups={"cpu": 1, "cpuset": 1, "memory": 1, "io": 1})
     model = PlatformModel("a1b2c3", [pnode])
     vnet = model.add_vnetwork("vnet", parse_cidr("vnet", "10.144.0.0/24"))
@@ -25,8 +26,12 @@ def render(btrfs: str | None = "loop:256M") -> str:
                             {"public": "ssh-ed25519 AAAA test"} if i == 0 else None)
                 for i, fs in enumerate(modes)]
     vnodes = model.add_vnodes(requests)
-    ops = vnetwork_plan("a1b2c3", vnet, "local", {}) + vnodes_plan(PnodePaths("/var/lib/distem", "a1b2c3"), vnodes,
-                                                      model.vnetworks, {"/images/bb.tar.gz": "0123abcd"}, pnode)
+    return list(vnetwork_plan("a1b2c3", vnet, "local", {}) + vnodes_plan(
+        PnodePaths("/var/lib/distem", "a1b2c3"), vnodes, model.vnetworks, {"/images/bb.tar.gz": "0123abcd"}, pnode))
+
+
+def render(btrfs: str | None = "loop:256M") -> str:
+    ops = all_modes_plan(btrfs)
     return "\n".join(f"# {op.kind} owner={op.owner}\n{op.describe()}" for op in ops) + "\n"
 
 
@@ -86,7 +91,8 @@ def test_every_mode_defines_a_container_last(mode):
     assert ops[0].kind == "image_extract" and ops[-1].kind == "container_define"
 
 
-def render_shaping(backend: str) -> str:
+def shaping_plan(backend: str) -> list:
+    """Rate, delay, jitter and loss on one interface, a rate on the other."""
     from distem.plan.shaping import vnode_shaping
 
     model = PlatformModel("a1b2c3", [PNode(name="local")])
@@ -95,7 +101,11 @@ def render_shaping(backend: str) -> str:
         {"name": "if0", "vnetwork": "vnet", "output": {"bandwidth": "100mbps", "latency": {"delay": "50ms", "jitter": "5ms"},
                                                         "loss": 1}},
         {"name": "if1", "vnetwork": "vnet", "input": {"bandwidth": "1mbps"}}]})])
-    return "\n".join(f"# {op.kind}\n{op.describe()}" for op in vnode_shaping("a1b2c3", vnode, backend)) + "\n"
+    return list(vnode_shaping("a1b2c3", vnode, backend))
+
+
+def render_shaping(backend: str) -> str:
+    return "\n".join(f"# {op.kind}\n{op.describe()}" for op in shaping_plan(backend)) + "\n"
 
 
 @pytest.mark.parametrize("backend", ["netem", "userspace"])

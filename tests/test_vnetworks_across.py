@@ -115,7 +115,7 @@ def test_an_image_a_pnode_cannot_see_is_sent_to_it(cluster, busybox, tmp_path):
             p.vnode("far").image(str(copy)).iface("if0", "vnet").host(cluster[0].name)
             p.deploy()
             assert p.check("far", "echo hello from the sent image").strip() == "hello from the sent image"
-            sha = p._image_sha(str(copy))
+            sha = p._images.sha(str(copy))
             assert cluster.run(0, ["test", "-d", f"{cluster[0].state_dir}/images/{sha}/rootfs"]).returncode == 0
     finally:
         cluster.run(0, ["umount", str(hidden)])

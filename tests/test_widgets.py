@@ -171,7 +171,7 @@ def test_an_apply_the_platform_refuses_is_reported(editor, platform, monkeypatch
     def refuse(self, cells):
         raise ValidationError("latencies from a", "(matrix)", "pnode local's kernel has no sch_netem")
 
-    monkeypatch.setattr(type(platform), "_set_cells", refuse)
+    monkeypatch.setattr(type(platform._matrix), "set_cells", refuse)
     editor.grid.set_cell_value("b", "a", 1)
     assert not editor.apply()
     assert "Not applied" in editor.message_text and "sch_netem" in editor.message_text

@@ -11,7 +11,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import cgroups, links, matrix, shaping, underlay
+from . import cgroups, links, matrix, shaping, underlay, wire
 from .routing import VnodeRouting
 from .userspace import DelayLines
 from .system import mounted, run
@@ -65,7 +65,7 @@ class OpFailed(Exception):
         self.index, self.op, self.rollback_failures = index, op, rollback_failures
         self.errno = getattr(cause, "errno", None) or getattr(cause, "code", None)
         self.target = (op.get("name") or op.get("target") or op.get("path") or op.get("mountpoint")
-                       or op.get("vnode"))
+                       or op.get("vnode") or op.get("device"))
         super().__init__(f"{type(cause).__name__}: {cause}")
 
 
@@ -74,7 +74,10 @@ def _no_vnodes(name: str) -> int:
 
 
 class Applier:
-    """Runs operations against this pnode, recording each creation in ``journal`` first."""
+    """Runs operations against this pnode, recording each creation in ``journal`` first.
+
+    One method per operation of the wire (distem/wire.py), of the same name, taking the
+    operation's fields and its owner as keywords."""
 
     def __init__(self, journal: Journal, ipr: IPRoute, delay_lines: DelayLines | None = None,
                  init_pid: Callable[[str], int] | None = None) -> None:
@@ -82,33 +85,20 @@ class Applier:
         self.journal, self.ipr, self.delay_lines = journal, ipr, delay_lines
         self.routing = VnodeRouting(init_pid or _no_vnodes)
         self._batch: list[Entry] = []
-        self.handlers: dict[str, Callable[[Op], None]] = {
-            "bridge_create": self.bridge_create, "vxlan_create": self.vxlan_create, "uplink": self.uplink,
-            "image_extract": self.image_extract,
-            "tree_copy": self.tree_copy, "overlay_mount": self.overlay_mount, "make_dir": self.make_dir, "btrfs_loop": self.btrfs_loop,
-            "btrfs_base": self.btrfs_base, "btrfs_snapshot": self.btrfs_snapshot,
-            "file_write": self.file_write, "container_define": self.container_define,
-            "ifb_create": self.ifb_create,
-            "redirect_ingress": lambda op: shaping.redirect_ingress(self.ipr, op["device"], op["ifb"]),
-            "htb_replace": lambda op: shaping.htb_replace(self.ipr, op["device"], op["rate_bps"], op["burst_bytes"]),
-            "netem_replace": lambda op: shaping.netem_replace(self.ipr, op["device"], op["limit"], op["limits"]),
-            "fifo_replace": lambda op: shaping.fifo_replace(self.ipr, op["device"], op["limit"]),
-            "matrix_replace": lambda op: matrix.matrix_replace(self.ipr, op),
-            "shaping_clear": lambda op: shaping.shaping_clear(self.ipr, op["device"], op["root"], op["ingress"]),
-            "delayline_set": self.delayline_set, "delayline_clear": self.delayline_clear,
-            "cgroup_write": lambda op: cgroups.write(op["version"], op["controller"], op["path"], op["file"], op["value"]),
-            "forwarding_set": lambda op: self.routing.set_forwarding(op["vnode"], op["enabled"]),
-            "route_replace": lambda op: self.routing.replace(op["vnode"], op["destination"], op["via"], op["device"]),
-            "route_delete": lambda op: self.routing.delete(op["vnode"], op["destination"]),
-        }
+        self.handlers: dict[str, Callable[..., None]] = {name: getattr(self, name) for name in wire.OPS}
 
     def apply(self, ops: list[Op], progress: Callable[[int], None] = lambda done: None) -> int:
-        """Apply ``ops`` in order; all or nothing."""
+        """Apply ``ops`` in order; all or nothing. A batch that does not match the wire is refused whole,
+        before anything is changed (a controller of another version)."""
+        for index, op in enumerate(ops):
+            wrong = wire.check(op)
+            if wrong:
+                raise OpFailed(index, op, ValueError(f"not an operation of this agent's wire: {wrong}"), [])
         self._batch = []
         try:
             for index, op in enumerate(ops):
                 try:
-                    self.handlers[op["op"]](op)
+                    self.handlers[op["op"]](**{k: v for k, v in op.items() if k != "op"})
                 except Exception as exc:
                     failures = undo(self.journal, self._batch)
                     raise OpFailed(index, op, exc, failures) from exc
@@ -119,107 +109,140 @@ class Applier:
             self.journal.sync()
         return len(ops)
 
-    def _record(self, kind: str, ident: str, op: Op, **data: Any) -> Entry:
-        entry = self.journal.add(kind, ident, op["owner"], **data)
+    def _record(self, kind: str, ident: str, owner: str, **data: Any) -> Entry:
+        entry = self.journal.add(kind, ident, owner, **data)
         self._batch.append(entry)
         return entry
 
-    # -- one method per operation kind (see distem.plan.ops) ---------------------------
-    def bridge_create(self, op: Op) -> None:
-        self._record("link", op["name"], op, alias=op["alias"])
-        links.bridge_create(self.ipr, op["name"], op["alias"], op["mtu"])
+    # -- vnetworks -------------------------------------------------------------------
+    def bridge_create(self, owner: str, name: str, alias: str, mtu: int) -> None:
+        self._record("link", name, owner, alias=alias)
+        links.bridge_create(self.ipr, name, alias, mtu)
 
-    def vxlan_create(self, op: Op) -> None:
-        self._record("link", op["name"], op, alias=op["alias"])
-        underlay.vxlan_create(self.ipr, op)
+    def vxlan_create(self, owner: str, name: str, alias: str, vni: int, root: str, local: str, port: int, mtu: int,
+                     bridge: str, remotes: list[str]) -> None:
+        self._record("link", name, owner, alias=alias)
+        underlay.vxlan_create(self.ipr, name, alias, vni, root, local, port, mtu, bridge, remotes)
 
-    def uplink(self, op: Op) -> None:
-        moved = underlay.uplink_state(self.ipr, op["root"])  # journalled: undo gives these back
-        self._record("uplink", op["root"], op, bridge=op["bridge"], moved=moved)
-        underlay.uplink(self.ipr, op["bridge"], moved)
+    def uplink(self, owner: str, bridge: str, root: str) -> None:
+        moved = underlay.uplink_state(self.ipr, root)  # journalled: undo gives these back
+        self._record("uplink", root, owner, bridge=bridge, moved=moved)
+        underlay.uplink(self.ipr, bridge, moved)
 
-    def image_extract(self, op: Op) -> None:
-        extract_image(op["tarball"], op["target"])
+    # -- filesystems and containers ----------------------------------------------------
+    def image_extract(self, owner: str, tarball: str, sha: str, target: str) -> None:
+        extract_image(tarball, target)
 
-    def tree_copy(self, op: Op) -> None:
-        if os.path.isdir(op["target"]):
+    def tree_copy(self, owner: str, source: str, target: str) -> None:
+        if os.path.isdir(target):
             return
-        self._record("dir", op["target"], op)
-        os.makedirs(os.path.dirname(op["target"]), exist_ok=True)
-        run(["cp", "-a", "--reflink=auto", op["source"], op["target"]])
+        self._record("dir", target, owner)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        run(["cp", "-a", "--reflink=auto", source, target])
 
-    def overlay_mount(self, op: Op) -> None:
-        target = op["target"]
+    def overlay_mount(self, owner: str, lower: str, upper: str, work: str, target: str) -> None:
         if mounted(target):
             return
-        self._record("dir", os.path.dirname(target), op)
-        for path in (op["upper"], op["work"], target):
+        self._record("dir", os.path.dirname(target), owner)
+        for path in (upper, work, target):
             os.makedirs(path, exist_ok=True)
-        self._record("mount", target, op)
-        run(["mount", "-t", "overlay", "overlay", "-o",
-              f"lowerdir={op['lower']},upperdir={op['upper']},workdir={op['work']}", target])
+        self._record("mount", target, owner)
+        run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", target])
 
-    def make_dir(self, op: Op) -> None:
-        self._record("dir", op["path"], op)
-        os.makedirs(op["path"], exist_ok=True)
+    def make_dir(self, owner: str, path: str) -> None:
+        self._record("dir", path, owner)
+        os.makedirs(path, exist_ok=True)
 
-    def btrfs_loop(self, op: Op) -> None:
-        mountpoint = op["mountpoint"]
+    def btrfs_loop(self, owner: str, image: str, size: int, mountpoint: str) -> None:
         if mounted(mountpoint):
             return
-        with open(op["image"], "wb") as f:
-            f.truncate(op["size"])
-        device = run(["losetup", "-f", "--show", op["image"]])
-        self._record("loop", device, op, file=op["image"])
+        with open(image, "wb") as f:
+            f.truncate(size)
+        device = run(["losetup", "-f", "--show", image])
+        self._record("loop", device, owner, file=image)
         run(["mkfs.btrfs", "-q", device])
         os.makedirs(mountpoint, exist_ok=True)
-        self._record("mount", mountpoint, op)
+        self._record("mount", mountpoint, owner)
         run(["mount", device, mountpoint])
 
-    def btrfs_base(self, op: Op) -> None:
-        target = op["target"]
+    def btrfs_base(self, owner: str, source: str, target: str) -> None:
         if os.path.isdir(target):
             return
         parent = os.path.dirname(target)
         if not os.path.isdir(parent):
-            self._record("dir", parent, op)
+            self._record("dir", parent, owner)
             os.makedirs(parent)
-        self._record("subvolume", target, op)
+        self._record("subvolume", target, owner)
         run(["btrfs", "subvolume", "create", target])
-        run(["cp", "-a", "--reflink=auto", op["source"] + "/.", target])
+        run(["cp", "-a", "--reflink=auto", source + "/.", target])
 
-    def btrfs_snapshot(self, op: Op) -> None:
-        self._record("subvolume", op["target"], op)
-        run(["btrfs", "subvolume", "snapshot", op["source"], op["target"]])
+    def btrfs_snapshot(self, owner: str, source: str, target: str) -> None:
+        self._record("subvolume", target, owner)
+        run(["btrfs", "subvolume", "snapshot", source, target])
 
-    def file_write(self, op: Op) -> None:
+    def file_write(self, owner: str, path: str, content: str, mode: int) -> None:
         """Inside a directory the journal already owns, so not journalled itself."""
-        os.makedirs(os.path.dirname(op["path"]), mode=0o700, exist_ok=True)
-        fd = os.open(op["path"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, op["mode"])
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(fd, "w") as f:
-            f.write(op["content"])
-        os.chmod(op["path"], op["mode"])
+            f.write(content)
+        os.chmod(path, mode)
 
-    def ifb_create(self, op: Op) -> None:
-        self._record("link", op["name"], op, alias=op["alias"])
-        shaping.ifb_create(self.ipr, op["name"], op["alias"])
+    def container_define(self, owner: str, name: str, lxcpath: str, config: str) -> None:
+        self._record("container", name, owner, lxcpath=lxcpath)
+        directory = os.path.join(lxcpath, name)
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, "config"), "w") as f:
+            f.write(config)
+
+    # -- traffic shaping ---------------------------------------------------------------
+    def ifb_create(self, owner: str, name: str, alias: str) -> None:
+        self._record("link", name, owner, alias=alias)
+        shaping.ifb_create(self.ipr, name, alias)
+
+    def redirect_ingress(self, owner: str, device: str, ifb: str) -> None:
+        shaping.redirect_ingress(self.ipr, device, ifb)
+
+    def htb_replace(self, owner: str, device: str, rate_bps: int, burst_bytes: int) -> None:
+        shaping.htb_replace(self.ipr, device, rate_bps, burst_bytes)
+
+    def netem_replace(self, owner: str, device: str, limit: int, limits: dict[str, Any]) -> None:
+        shaping.netem_replace(self.ipr, device, limit, limits)
+
+    def fifo_replace(self, owner: str, device: str, limit: int) -> None:
+        shaping.fifo_replace(self.ipr, device, limit)
+
+    def matrix_replace(self, owner: str, device: str, rate_bps: int, burst_bytes: int, table: bool,
+                       set_classes: list[Any], drop_classes: list[int], entries: list[Any],
+                       drop_entries: list[Any]) -> None:
+        matrix.matrix_replace(self.ipr, device, rate_bps, burst_bytes, table, set_classes, drop_classes, entries,
+                              drop_entries)
+
+    def shaping_clear(self, owner: str, device: str, root: bool, ingress: bool) -> None:
+        shaping.shaping_clear(self.ipr, device, root, ingress)
 
     def _delay_lines(self) -> DelayLines:
         if self.delay_lines is None:
             raise OSError("this agent has no userspace delay line")
         return self.delay_lines
 
-    def delayline_set(self, op: Op) -> None:
-        self._delay_lines().set(op["owner"], op["device"], op["direction"], op["limits"],
-                                lambda kind, ident, **data: self._record(kind, ident, op, **data),
-                                op.get("destinations"))
+    def delayline_set(self, owner: str, device: str, direction: str, chain: str, comment: str,
+                      limits: dict[str, Any], destinations: dict[str, int]) -> None:
+        self._delay_lines().set(owner, device, direction, limits,
+                                lambda kind, ident, **data: self._record(kind, ident, owner, **data), destinations)
 
-    def delayline_clear(self, op: Op) -> None:
-        self._delay_lines().clear(op["device"], op["direction"])
+    def delayline_clear(self, owner: str, device: str, direction: str, chain: str, comment: str) -> None:
+        self._delay_lines().clear(device, direction)
 
-    def container_define(self, op: Op) -> None:
-        self._record("container", op["name"], op, lxcpath=op["lxcpath"])
-        directory = os.path.join(op["lxcpath"], op["name"])
-        os.makedirs(directory, exist_ok=True)
-        with open(os.path.join(directory, "config"), "w") as f:
-            f.write(op["config"])
+    def cgroup_write(self, owner: str, version: int, controller: str, path: str, file: str, value: str) -> None:
+        cgroups.write(version, controller, path, file, value)
+
+    # -- routing inside a running vnode's network namespace ---------------------------------
+    def forwarding_set(self, owner: str, vnode: str, enabled: bool) -> None:
+        self.routing.set_forwarding(vnode, enabled)
+
+    def route_replace(self, owner: str, vnode: str, destination: str, via: str, device: str) -> None:
+        self.routing.replace(vnode, destination, via, device)
+
+    def route_delete(self, owner: str, vnode: str, destination: str) -> None:
+        self.routing.delete(vnode, destination)

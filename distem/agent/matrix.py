@@ -16,21 +16,23 @@ TABLE = 0x10  # u32 hash table 10:
 LINK_HANDLE = 0x80000800  # the filter into it, in u32's root table 800:
 
 
-def matrix_replace(ipr: IPRoute, op: dict[str, Any]) -> None:
-    index = shaping.index_of(ipr, op["device"])
+def matrix_replace(ipr: IPRoute, device: str, rate_bps: int, burst_bytes: int, table: bool,
+                   set_classes: list[Any], drop_classes: list[int], entries: list[Any], drop_entries: list[Any]) -> None:
+    """One device's matrix change (a MatrixReplace of distem/plan/ops.py) in one netlink batch."""
+    index = shaping.index_of(ipr, device)
     requests = []
-    for minor, limit, lim in op["set_classes"]:  # classes and leaves first: filters may point at them
-        requests.append(_htb_child(index, shaping.ROOT | minor, op["rate_bps"], op["burst_bytes"]))
+    for minor, limit, lim in set_classes:  # classes and leaves first: filters may point at them
+        requests.append(_htb_child(index, shaping.ROOT | minor, rate_bps, burst_bytes))
         requests.append(_netem(index, minor << 16, shaping.ROOT | minor, limit, lim))
-    if op["table"]:
+    if table:
         requests += [netlink_batch.hash_table(index, shaping.ROOT, PRIO, TABLE),
                      netlink_batch.hash_link(index, shaping.ROOT, PRIO, TABLE, LINK_HANDLE)]
     requests += [netlink_batch.destination_entry(index, shaping.ROOT, PRIO, TABLE, address, node,
-                                                 shaping.ROOT | minor) for address, node, minor in op["entries"]]
+                                                 shaping.ROOT | minor) for address, node, minor in entries]
     requests += [netlink_batch.destination_entry(index, shaping.ROOT, PRIO, TABLE, address, node, None)
-                 for address, node in op["drop_entries"]]
+                 for address, node in drop_entries]
     netlink_batch.send(requests)
-    _drop_classes(index, op["drop_classes"])
+    _drop_classes(index, drop_classes)
 
 
 # pyroute2 encodes an htb class (with its rate tables) in ~0.8 ms and a netem qdisc in ~0.4 ms; a

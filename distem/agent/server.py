@@ -23,9 +23,10 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import cgroups, containers, facts, measure, undo, userspace
+from . import cgroups, containers, facts, measure, undo, userspace, wire
 from .apply import Applier, OpFailed, images_missing, receive_image
 from .journal import Journal
+from .system import process_start_time
 
 PROTOCOL = 1
 log = logging.getLogger("distem.agent")
@@ -43,7 +44,7 @@ class Agent:
         self.journal.add("dir", self.root, "platform")
         self.journal.add("cgroup", cgroup_root, "platform")
         self.journal.add("process", str(os.getpid()), "platform", pid=os.getpid(),
-                         start=undo.process_start_time(os.getpid()))
+                         start=process_start_time(os.getpid()))
         self.journal.sync()
         self.home = cgroups.current()
         self.ipr = IPRoute()
@@ -78,16 +79,16 @@ class Agent:
         bytes read and written."""
         return {name: cgroups.usage(path) for name, path in paths.items()}
 
-    def _each(self, progress: Progress, names: list[str], action: Callable[[str], Any],
+    def _each(self, progress: Progress, operation: str, names: list[str], action: Callable[[str], Any],
               workers: int = 1) -> dict[str, Any]:
-        """Run ``action`` on each vnode; a failure is that vnode's result, not the batch's end."""
+        """Run ``action`` on each vnode; a failure (wire.FAILURE) is that vnode's result, not the batch's end."""
         results: dict[str, Any] = {}
 
         def one(name: str) -> None:
             try:
                 results[name] = {"ok": True, "value": action(name)}
             except Exception as exc:
-                results[name] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                results[name] = {"ok": False, "failure": {**failure(exc, operation), "target": name}}
             progress(len(results), len(names))
 
         if workers > 1 and len(names) > 1:
@@ -106,24 +107,24 @@ class Agent:
             if shaping and shaping.get(name):
                 self.applier.apply(shaping[name])
             return state
-        return self._each(progress, names, one)
+        return self._each(progress, "start", names, one)
 
     def stop(self, progress: Progress, names: list[str]) -> dict[str, Any]:
-        return self._each(progress, names, lambda n: containers.stop(n, self.lxcpath))
+        return self._each(progress, "stop", names, lambda n: containers.stop(n, self.lxcpath))
 
     def freeze(self, progress: Progress, names: list[str]) -> dict[str, Any]:
-        return self._each(progress, names, lambda n: containers.freeze(n, self.lxcpath))
+        return self._each(progress, "freeze", names, lambda n: containers.freeze(n, self.lxcpath))
 
     def unfreeze(self, progress: Progress, names: list[str]) -> dict[str, Any]:
-        return self._each(progress, names, lambda n: containers.unfreeze(n, self.lxcpath))
+        return self._each(progress, "unfreeze", names, lambda n: containers.unfreeze(n, self.lxcpath))
 
     def state(self, progress: Progress, names: list[str]) -> dict[str, Any]:
         return {n: containers.state(n, self.lxcpath) for n in names}
 
     def execute(self, progress: Progress, names: list[str], argv: list[str],
                 timeout: float | None = None) -> dict[str, Any]:
-        return self._each(progress, names, lambda n: containers.execute(n, self.lxcpath, argv, timeout),
-                          workers=16)
+        return self._each(progress, "execute", names,
+                          lambda n: containers.execute(n, self.lxcpath, argv, timeout), workers=16)
 
     def wait_listening(self, progress: Progress, names: list[str], port: int) -> dict[str, bool]:
         out = {}
@@ -161,8 +162,8 @@ class Agent:
         """Start such a program in the background (journalled: clean stops it); its pid."""
         proc = subprocess.Popen(self._netns_argv(name, argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
-        self.journal.add("process", str(proc.pid), f"vnode:{name}", pid=proc.pid,
-                         start=undo.process_start_time(proc.pid))
+        self.journal.add("process", str(proc.pid), wire.vnode_owner(name), pid=proc.pid,
+                         start=process_start_time(proc.pid))
         self.spawned[proc.pid] = proc
         return proc.pid
 
@@ -195,7 +196,8 @@ class Agent:
         return undo.clean(self.state_dir, self.platform_id)
 
 
-def _error(exc: BaseException, operation: str) -> dict[str, Any]:
+def failure(exc: BaseException, operation: str) -> dict[str, Any]:
+    """What the controller is told of a failure: the fields of wire.FAILURE (an AgentError there)."""
     if isinstance(exc, OpFailed):
         return {"operation": exc.op["op"], "target": exc.target, "errno": exc.errno, "index": exc.index,
                 "message": str(exc) + (f" (rollback left: {'; '.join(exc.rollback_failures)})"
@@ -217,12 +219,12 @@ def serve(channel: Any) -> None:
             channel.send(("ok", None, undo.clean(hello["state_dir"], platform_id) if platform_id
                           else undo.clean_all(hello["state_dir"])))
         except Exception as exc:
-            channel.send(("error", None, _error(exc, "clean")))
+            channel.send(("error", None, failure(exc, "clean")))
         return
     try:
         agent = Agent(hello["platform_id"], hello["state_dir"], hello["cgroup_root"])
     except Exception as exc:
-        channel.send(("error", None, _error(exc, "handshake")))
+        channel.send(("error", None, failure(exc, "handshake")))
         return
     channel.send(("hello", {"protocol": PROTOCOL, "pid": os.getpid(), "facts": facts.facts()}))
     for request_id, operation, kwargs in channel:
@@ -230,7 +232,7 @@ def serve(channel: Any) -> None:
             try:
                 channel.send(("ok", request_id, agent.close()))
             except Exception as exc:
-                channel.send(("error", request_id, _error(exc, operation)))
+                channel.send(("error", request_id, failure(exc, operation)))
             return
 
         def progress(done: int, total: int, request_id: int = request_id) -> None:
@@ -239,12 +241,12 @@ def serve(channel: Any) -> None:
         try:
             handler = agent.handlers[operation]
         except KeyError:
-            channel.send(("error", request_id, _error(KeyError(f"unknown operation {operation!r}"), operation)))
+            channel.send(("error", request_id, failure(KeyError(f"unknown operation {operation!r}"), operation)))
             continue
         try:
             reply = ("ok", request_id, handler(progress, **kwargs))
         except Exception as exc:
             log.debug("operation %s failed", operation, exc_info=True)
-            reply = ("error", request_id, _error(exc, operation))
+            reply = ("error", request_id, failure(exc, operation))
         cgroups.enter(agent.home)
         channel.send(reply)

@@ -46,17 +46,18 @@ def interfaces(ipr: IPRoute) -> dict[str, dict[str, Any]]:
     return out
 
 
-def vxlan_create(ipr: IPRoute, op: dict[str, Any]) -> None:
-    """A VXLAN port of ``op['bridge']`` sending to every remote VTEP; an existing one of ours is reused."""
+def vxlan_create(ipr: IPRoute, name: str, alias: str, vni: int, root: str, local: str, port: int, mtu: int,
+                 bridge: str, remotes: list[str]) -> None:
+    """A VXLAN port of ``bridge`` sending to every remote VTEP; an existing one of ours is reused."""
     try:
-        ipr.link("add", ifname=op["name"], kind="vxlan", vxlan_id=op["vni"], vxlan_link=_index(ipr, op["root"]),
-                 vxlan_local=op["local"], vxlan_port=op["port"], vxlan_learning=1, mtu=op["mtu"])
+        ipr.link("add", ifname=name, kind="vxlan", vxlan_id=vni, vxlan_link=_index(ipr, root),
+                 vxlan_local=local, vxlan_port=port, vxlan_learning=1, mtu=mtu)
     except NetlinkError as exc:
-        if exc.code != errno.EEXIST or alias_of(ipr, op["name"]) != op["alias"]:
+        if exc.code != errno.EEXIST or alias_of(ipr, name) != alias:
             raise
-    index = _index(ipr, op["name"])
-    ipr.link("set", index=index, ifalias=op["alias"], master=_index(ipr, op["bridge"]), state="up")
-    for remote in op["remotes"]:
+    index = _index(ipr, name)
+    ipr.link("set", index=index, ifalias=alias, master=_index(ipr, bridge), state="up")
+    for remote in remotes:
         try:
             ipr.fdb("append", ifindex=index, lladdr=ZERO_MAC, dst=remote)
         except NetlinkError as exc:

@@ -20,18 +20,10 @@ from pyroute2 import IPRoute
 
 from . import cgroups, containers, iptables, links, underlay, userspace
 from .journal import Entry, Journal
-from .system import mounted, run
+from .system import mounted, process_start_time, run
 
 log = logging.getLogger(__name__)
 JOURNAL = "journal.jsonl"
-
-
-def process_start_time(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _process(entry: Entry) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from . import delayline, iptables
 from .journal import Entry, Journal
+from .system import process_start_time
 
 log = logging.getLogger(__name__)
 Record = Callable[..., Entry]  # record(kind, ident, **data): journal an entry of the current batch
@@ -102,7 +103,6 @@ class DelayLines:
             proc = subprocess.Popen([sys.executable, path, "--queue", str(self.queue or first_queue(self.platform_id)),
                                      "--control", self.control], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=log, start_new_session=True)
-        from .undo import process_start_time
 
         self.entry = self.journal.add("process", str(proc.pid), "platform", pid=proc.pid,
                                       start=process_start_time(proc.pid), role="delayline")

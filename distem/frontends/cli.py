@@ -69,6 +69,7 @@ def _clean(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from ..agent import undo
     from ..agent.journal import Journal
+    from ..agent.system import process_start_time
 
     ids = undo.platforms(args.state_dir)
     for pid in ids:
@@ -78,7 +79,7 @@ def _status(args: argparse.Namespace) -> int:
             kinds[entry["kind"]] = kinds.get(entry["kind"], 0) + 1
         journal.close()
         alive = [e for e in journal.entries() if e["kind"] == "process"
-                 and undo.process_start_time(e["pid"]) == e["start"]]
+                 and process_start_time(e["pid"]) == e["start"]]
         print(f"platform {pid}: {'agent running' if alive else 'no agent (clean it with: distem clean)'}; "
               + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())))
     if not ids:

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ValidationError
+from ..model.matrix import DELAY_ALLOWED as ALLOWED
 from ..model.matrix import delay_problem
 
 Cell = tuple[str, str]  # (from, to)
-ALLOWED = "expected a finite number of milliseconds >= 0"
 
 
 def cell_value(value: object) -> float:

@@ -78,7 +78,7 @@ def image_path(field: str, image: object) -> str:
     """A tarball path: a plain path or a file:// URL (Distem's spelling)."""
     if hasattr(image, "__fspath__"):
         image = str(image)
-    if not isinstance(image, str) or not image:
+    if not isinstance(image, str) or not image or "\0" in image:
         raise ValidationError(field, image, "expected a tarball path or a file:// URL")
     if image.startswith("file://"):
         image = image[len("file://"):]
@@ -120,6 +120,8 @@ def parse_iface(field: str, desc: object) -> IfaceRequest:
     address = None
     if desc.get("address") not in (None, ""):
         try:
+            if not isinstance(desc["address"], str):  # IPv4Interface takes ints (and True: 0.0.0.1)
+                raise ValueError
             address = IPv4Interface(desc["address"])
         except ValueError:
             raise ValidationError(f"{field}.address", desc["address"], "expected an IPv4 address like '10.0.0.5/24'") from None
@@ -144,7 +146,8 @@ def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequ
     desc = _mapping(f"vnode {name!r}", desc)
     _known_keys(f"vnode {name!r}", desc, _VNODE_KEYS)
     filesystem = parse_filesystem(f"{name}.vfilesystem", desc.get("vfilesystem"))
-    raw_ifaces = desc.get("vifaces") or []
+    raw_ifaces = desc.get("vifaces")
+    raw_ifaces = [] if raw_ifaces is None else raw_ifaces  # 0 or '' is a mistake, not "no interfaces"
     if not isinstance(raw_ifaces, (list, tuple)):
         raise ValidationError(f"{name}.vifaces", raw_ifaces, "expected a list of interface dicts")
     ifaces = tuple(parse_iface(f"{name}.vifaces[{i}]", d) for i, d in enumerate(raw_ifaces))

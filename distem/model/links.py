@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from ..errors import ValidationError
-from .units import format_duration, format_rate, parse_duration, parse_percent, parse_rate
+from .units import MAX_DELAY_US, format_duration, format_rate, parse_duration, parse_percent, parse_rate
 
 _PERCENT_KEYS = {"loss": "loss_ppm", "corruption": "corrupt_ppm", "duplication": "duplicate_ppm",
                  "reordering": "reorder_ppm"}
@@ -99,6 +99,9 @@ def parse_limits(field: str, desc: object, base: LinkLimits | None = None) -> Li
         if key in desc:
             changes[attr] = parse_percent(_inner(f"{field}.{key}", desc[key], "percent"), f"{field}.{key}.percent")
     limits = replace(base or LinkLimits(), **changes)
+    if limits.delay_us > MAX_DELAY_US:
+        raise ValidationError(f"{field}.latency.delay", format_duration(limits.delay_us),
+                              f"at most {format_duration(MAX_DELAY_US)} (a longer delay only fills the queue)")
     if limits.jitter_us and not limits.delay_us:
         raise ValidationError(f"{field}.latency.jitter", format_duration(limits.jitter_us), "jitter needs a delay")
     if limits.jitter_us > limits.delay_us:

@@ -16,8 +16,10 @@ from numbers import Real
 from typing import Any
 
 from ..errors import ValidationError
+from .units import MAX_DELAY_US
 
 Cells = dict[tuple[str, str], int]  # (source, destination) -> one-way delay in microseconds
+DELAY_ALLOWED = f"expected a finite number of milliseconds, 0 to {MAX_DELAY_US // 1000}"
 
 
 def parse_matrix(vnodes: object, matrix: object, known: Sequence[str]) -> Cells:
@@ -47,7 +49,7 @@ def parse_matrix(vnodes: object, matrix: object, known: Sequence[str]) -> Cells:
             problem = delay_problem(value)
             if problem:
                 raise ValidationError(f"matrix[{i}][{j}] ({names[i]} -> {names[j]})", value,
-                                      f"{problem}; expected a finite number of milliseconds >= 0")
+                                      f"{problem}; {DELAY_ALLOWED}")
             cells[(names[i], names[j])] = round(float(value) * 1000)
     return cells
 
@@ -60,6 +62,8 @@ def delay_problem(value: object) -> str | None:
         return "NaN"
     if not math.isfinite(value):
         return "infinite"
+    if value * 1000 > MAX_DELAY_US:
+        return f"above {MAX_DELAY_US // 1000} ms (a longer delay only fills the queue)"
     return "negative" if value < 0 else None
 
 

@@ -8,8 +8,10 @@ never reused within a platform.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import Any
 
 from ..errors import AlreadyExistsError, NotFoundError, ValidationError
 from .descriptions import VNodeRequest
@@ -184,6 +186,24 @@ class PlatformModel:
     def update_vnode(self, vnode: VNode) -> None:
         self.vnode(vnode.name)
         self.vnodes[vnode.name] = vnode
+
+    def set_status(self, name: str, status: str) -> None:
+        """What a pnode reported of vnode ``name``: READY, RUNNING, DOWN or FROZEN."""
+        self.vnode(name)
+        self.status[name] = status
+
+    def learn_pnode(self, name: str, facts: Mapping[str, Any]) -> None:
+        """What placement and limits need to know of pnode ``name``, from its agent's facts."""
+        self.pnodes[name] = replace(self.pnodes[name], cores=facts["cores"], memory=facts["memory"],
+                                    max_mhz=facts["max_mhz"], cgroups=facts["cgroups"])
+
+    def set_latencies(self, cells: Mapping[tuple[str, str], int]) -> None:
+        """The latency matrix's cells (us; see matrix.py), as applied."""
+        self.latencies = {pair: us for pair, us in cells.items() if us}
+
+    def restore_vroutes(self, vroutes: VRoutes) -> None:
+        """The routes as they were before a change the pnodes refused."""
+        self.vroutes = dict(vroutes)
 
     def set_gateway(self, name: str, gateway: bool) -> VNode:
         """Gateway mode on or off; off, the routes through this vnode go (automatic ones are recomputed)."""

@@ -11,7 +11,7 @@ The slowdown is a CFS bandwidth limit: quota = ratio x cores x period.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -101,11 +101,11 @@ def resolve_hierarchy(field: str, asked: object, controller: str, cgroups: Mappi
     return have
 
 
-def _limit(field: str, value: object, parse) -> int | None:
+def _limit(field: str, value: object, parse: Callable[[object, str], int]) -> int | None:
     """A limit, or None for 'max' (no limit)."""
     if value == "max":
         return None
-    amount = parse(value, field)
+    amount: int = parse(value, field)
     if amount < 0:
         raise ValidationError(field, value, "expected a positive amount, or 'max' for no limit")
     return amount
@@ -240,7 +240,7 @@ def parse_vio(field: str, desc: object, cgroups: Mapping[str, int] | None = None
         device = entry.get("device")
         if not isinstance(device, str) or not device.startswith("/dev/"):
             raise ValidationError(f"{where}.device", device, "expected a block device path such as '/dev/sda'")
-        values = {}
+        values: dict[str, int | None] = {}
         for key, attr in _IO_KEYS.items():
             if key in entry:
                 parse = _iops if attr.endswith("iops") else (lambda v, f: parse_size(v, f, bare="B"))
@@ -248,5 +248,5 @@ def parse_vio(field: str, desc: object, cgroups: Mapping[str, int] | None = None
                 if values[attr] == 0:
                     raise ValidationError(f"{where}.{key}", entry[key], "a limit must be above 0 (or 'max')")
         old = limits.get(device, IoLimit(device=device))
-        limits[device] = replace(old, **values)
+        limits[device] = replace(old, **values)  # type: ignore[arg-type]  # mypy reads **values as the device too
     return VIo(hierarchy=hierarchy, limits=tuple(limits.values()))

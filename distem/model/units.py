@@ -30,6 +30,9 @@ _RATE_BITS.update({f"{p}{s}": m for p, m in _BINARY.items() for s in ("bit", "bi
 _RATE_BYTES = {f"{p.upper()}B/s": 8 * m for p, m in _DECIMAL.items()} | {"kB/s": 8000}
 _RATE_BYTES.update({f"{p[0].upper()}iB/s": 8 * m for p, m in _BINARY.items()})
 
+# The longest one-way delay emulated: beyond a minute a delay only fills the queue (netem's, the
+# delay line's) with what the sender keeps sending.
+MAX_DELAY_US = 60 * 10**6
 _DURATION_US = {"us": 1, "usec": 1, "µs": 1, "ms": 1000, "msec": 1000, "s": 10**6, "sec": 10**6,
                 "m": 60 * 10**6, "min": 60 * 10**6}
 
@@ -37,21 +40,26 @@ _SIZE_BYTES = {"b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 
                "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
 
 
+_TOO_LARGE = 1e15  # in any unit: beyond every size, rate and duration a platform can have
+
+
 def _split(field: str, value: object, what: str) -> tuple[float, str]:
     if isinstance(value, bool):
         raise ValidationError(field, value, f"expected {what}")
     if isinstance(value, (int, float)):
-        number, unit = float(value), ""
+        number, unit = (float(value) if abs(value) < _TOO_LARGE else math.inf), ""
     elif isinstance(value, str):
         match = _PATTERN.match(value)
         if not match:
             raise ValidationError(field, value, f"expected {what}")
-        number = float(match["num"]) * (10 ** int(match["exp"]) if match["exp"] else 1)
+        number = float(f"{match['num']}e{match['exp'] or 0}")  # "1e400" is inf, not an OverflowError
         unit = match["unit"]
     else:
         raise ValidationError(field, value, f"expected {what}")
     if not math.isfinite(number) or number < 0:
         raise ValidationError(field, value, f"expected {what}, finite and not negative")
+    if number >= _TOO_LARGE:
+        raise ValidationError(field, value, f"expected {what}; this is too large to mean anything here")
     return number, unit
 
 

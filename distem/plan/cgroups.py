@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from ..model.entities import VNode
 from ..model.names import vnode_cgroup
 from ..model.resources import CFS_PERIOD_US, VIo, VMem
+from ..wire import vnode_owner
 from .ops import CgroupWrite, Plan
 
 Setting = tuple[int, str, str, str]  # (hierarchy, controller, file, value)
@@ -89,5 +90,5 @@ def live_writes(platform_id: str, old: VNode, new: VNode, cgroups: Mapping[str, 
     if old.vio != new.vio and new.vio:
         settings += io_settings(new.vio)
     path = vnode_cgroup(platform_id, new.name, cgroup_parent)
-    return tuple(CgroupWrite(owner=f"vnode:{new.name}", version=v, controller=c, path=path, file=f, value=value)
+    return tuple(CgroupWrite(owner=vnode_owner(new.name), version=v, controller=c, path=path, file=f, value=value)
                  for v, c, f, value in settings)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from posixpath import join
 
 from ..model.entities import PNode, VNetwork, VNode
+from ..wire import vnetwork_owner, vnode_owner
 from ..model.names import bridge_name, cgroup_root, link_alias, veth_name, vnode_cgroup, vxlan_name, vxlan_vni
 from ..model.units import parse_size
 from .cgroups import lxc_lines
@@ -22,14 +23,6 @@ from .paths import PnodePaths
 
 PLATFORM_OWNER = "platform"
 _CAPS_DROPPED = "mac_admin mac_override sys_module sys_rawio sys_time"
-
-
-def vnetwork_owner(name: str) -> str:
-    return f"vnetwork:{name}"
-
-
-def vnode_owner(name: str) -> str:
-    return f"vnode:{name}"
 
 
 VXLAN_PORT = 4789  # IANA's

@@ -21,11 +21,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
-from ..errors import DistemError
+from ..errors import ValidationError
 from ..model.entities import VNode
 from ..model.links import LinkLimits
-from .ops import MatrixReplace
-from .shaping import UNLIMITED_BPS, htb_burst, queue_limit
+from ..model.names import ifb_name, link_alias, veth_name
+from ..wire import vnode_owner
+from .ops import IfbCreate, MatrixReplace, Op, RedirectIngress, ShapingClear
+from .shaping import UNLIMITED_BPS, Backend, delay_line_ops, direction_ops, htb_burst, queue_limit
+
+Applied = Mapping[tuple[str, int], "DeviceMatrix"]  # (vnode, interface index) -> what its device holds
 
 FIRST_CLASS = 0x100
 MAX_CLASSES = 0xFF00  # class minors and leaf majors stay below 0xffff
@@ -106,5 +110,47 @@ def device_plan(owner: str, device: str, limits: LinkLimits, old: DeviceMatrix, 
 
 def check_size(vnode: str, new: DeviceMatrix) -> None:
     if len(new.classes) > MAX_CLASSES:
-        raise DistemError(f"{vnode}: {len(new.classes)} distinct delays on one interface; at most {MAX_CLASSES}")
+        raise ValidationError(f"latencies from {vnode}", f"{len(new.classes)} distinct delays",
+                              f"one interface holds at most {MAX_CLASSES} distinct delays (round them to fewer)")
 
+
+
+def vnode_matrix_ops(platform_id: str, vnode: VNode, backend: Backend, applied: Applied,
+                     tables: Mapping[tuple[str, int], Mapping[str, int]], fresh: bool, limits_changed: bool,
+                     shaped: bool = False) -> tuple[list[Op], dict[tuple[str, int], DeviceMatrix]]:
+    """The matrix changes on each interface of ``vnode`` and the state they leave, from what
+    ``applied`` says each device holds and the wanted ``tables`` (see ``destinations``).
+
+    ``fresh``: just started, nothing there; ``limits_changed``: the interface's limits moved, leaves
+    follow; ``shaped``: vnode_shaping runs first and makes or keeps the output trees. Without netem
+    (``backend`` "userspace") each interface whose table changed sends the delay line its output
+    settings with the new table (one control message; the rule and the packets in flight stay).
+    """
+    owner = vnode_owner(vnode.name)
+    ops: list[Op] = []
+    states = {}
+    for i, iface in enumerate(vnode.ifaces):
+        key = (vnode.name, i)
+        ifb, veth = ifb_name(platform_id, vnode.index, i), veth_name(platform_id, vnode.index, i)
+        if backend == "userspace":
+            table = dict(tables.get(key, {}))
+            if applied.get(key, DeviceMatrix()).delays != table:
+                ops += delay_line_ops(platform_id, owner, veth, "output", iface.output, table)
+            states[key] = DeviceMatrix(delays=table)
+            continue
+        old = DeviceMatrix() if fresh else applied.get(key, DeviceMatrix())
+        new = allocate(old, tables.get(key, {}))
+        check_size(vnode.name, new)
+        if not shaped and new.delays and not old.delays and not iface.output:  # no output tree yet
+            ops += [IfbCreate(owner=owner, name=ifb, alias=link_alias(platform_id)),
+                    RedirectIngress(owner=owner, device=veth, ifb=ifb),
+                    *direction_ops(owner, ifb, None, "netem", keep=True)]
+        if not shaped and old.delays and not new.delays and not iface.output:  # only there for the matrix
+            ops += [ShapingClear(owner=owner, device=ifb), ShapingClear(owner=owner, device=veth, root=False,
+                                                                        ingress=True)]
+            new = DeviceMatrix()
+        else:
+            change = device_plan(owner, ifb, iface.output or LinkLimits(), old, new, limits_changed)
+            ops += [change] if change else []
+        states[key] = new
+    return ops, states

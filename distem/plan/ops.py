@@ -1,7 +1,7 @@
 """Typed operations: what an agent does on a pnode, in order.
 
-A plan is a tuple of these. Each one crosses the execnet channel as a plain
-dict (``to_wire``), names the model object that owns what it creates
+A plan is a tuple of these. Each one is an operation of the wire (distem/wire.py:
+its name and fields), crosses the execnet channel as a plain dict (``to_wire``), names the model object that owns what it creates
 (``owner``: removing that object undoes exactly those creations), and prints
 itself as the equivalent shell commands (``describe``) for debugging.
 """
@@ -12,6 +12,7 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
+from .. import wire
 from ..model.links import LinkLimits
 
 
@@ -19,6 +20,10 @@ from ..model.links import LinkLimits
 class Op:
     kind: ClassVar[str]
     owner: str
+
+    def __init_subclass__(cls) -> None:  # no super(): slots=True makes a new class, which zero-arg super() misses
+        if cls.kind not in wire.OPS:
+            raise TypeError(f"{cls.__name__}: {cls.kind!r} is not an operation of distem/wire.py")
 
     def to_wire(self) -> dict[str, object]:
         return {"op": self.kind, **asdict(self)}

@@ -8,7 +8,7 @@ forwarding on first, then deletions, then replacements, forwarding off last.
 from __future__ import annotations
 
 from ..model.routes import RoutingState
-from .deploy import vnode_owner
+from ..wire import vnode_owner
 from .ops import ForwardingSet, Op, Plan, RouteDelete, RouteReplace
 
 FRESH = RoutingState()  # a namespace LXC just made: no forwarding, only the connected routes

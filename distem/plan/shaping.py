@@ -19,11 +19,13 @@ the delay. Live changes replace the class and the leaf in place.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
+from ..errors import ValidationError
 from ..model.entities import VNode
 from ..model.links import LinkLimits
 from ..model.names import ifb_name, iptables_chain, link_alias, veth_name
+from ..wire import vnode_owner
 from .ops import (DelayLineClear, DelayLineSet, FifoReplace, HtbReplace, IfbCreate, NetemReplace, Op, Plan,
                   RedirectIngress, ShapingClear)
 
@@ -90,7 +92,7 @@ def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool 
     (``tables``: (vnode, interface index) -> {destination: us}) go to the userspace delay line;
     with netem, ``matrix_ifaces`` (the interfaces carrying cells) get an output tree even without
     limits, and plan/matrix.py hangs the cells from it."""
-    owner = f"vnode:{vnode.name}"
+    owner = vnode_owner(vnode.name)
     ops: list[Op] = []
     for i, iface in enumerate(vnode.ifaces):
         veth = veth_name(platform_id, vnode.index, i)
@@ -112,3 +114,35 @@ def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool 
             ops.append(ShapingClear(owner=owner, device=veth, root=False, ingress=True))
     return tuple(ops)
 
+
+
+def check_limits(vnode: VNode, backend: Backend, facts: Mapping[str, Any]) -> list[str]:
+    """Raise ValidationError for what ``vnode``'s pnode (its ``facts``) cannot emulate; the warnings
+    where its userspace delay line may not keep up with the asked rate."""
+    if backend == "netem":
+        return []
+    no_netem = f"pnode {vnode.host}'s kernel has no sch_netem (it has: {', '.join(facts.get('qdiscs', []))})"
+    said = []
+    for iface in vnode.ifaces:
+        for direction in ("output", "input"):
+            limits = getattr(iface, direction)
+            if not (limits and limits.needs_delay_line):
+                continue
+            field = f"{vnode.name}.{iface.name}.{direction}"
+            missing = [name for name, ppm in (("corruption", limits.corrupt_ppm),
+                                              ("duplication", limits.duplicate_ppm)) if ppm]
+            if missing:
+                raise ValidationError(field, limits.to_distem(), f"{no_netem}; its userspace delay line does "
+                                      f"'latency' (delay, jitter), 'loss' and 'reordering', not "
+                                      f"{' or '.join(missing)}")
+            reason = facts.get("delay_line_unavailable")
+            if reason:
+                raise ValidationError(field, limits.to_distem(), f"{no_netem}, and its userspace delay line "
+                                      f"cannot run: {reason}; only 'bandwidth' can be emulated there")
+            pps = (limits.rate_bps or 0) / 8 / FRAME_BYTES
+            if pps > USERSPACE_CEILING_PPS:
+                said.append(f"{field}: {limits.rate_bps / 1e6:g} Mbit/s is up to {pps:,.0f} packets/s of "
+                            f"{FRAME_BYTES} bytes, beyond the {USERSPACE_CEILING_PPS:,} packets/s the userspace "
+                            f"delay line of pnode {vnode.host} keeps up with (no sch_netem there): expect "
+                            "longer delays and losses at full rate")
+    return said

@@ -1,8 +1,7 @@
-"""Layer 4, the platform (in the notebook kernel): model + one agent session per pnode.
-
-``platform`` realises the model through ``session``s; ``distem_calls`` offers
-Distem's names on top; ``builders`` the chainable handles; ``frames`` and
-``html`` the DataFrames and notebook display.
+"""Layer 4, the platform (in the notebook kernel): the model, one agent session per pnode, and the
+parts that realise one on the other (see ``platform``'s docstring for which part owns what);
+``builders`` the chainable handles, ``info`` Distem's dicts, ``frames`` and ``html`` the
+DataFrames and notebook display.
 """
 
 from .platform import Platform

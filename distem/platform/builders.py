@@ -8,15 +8,16 @@ validates its own piece at once, so a mistake is reported on its line.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from ..errors import ValidationError
 from ..model import VNodeRequest, parse_filesystem, parse_iface, parse_vnode
 from ..model.resources import parse_vcpu_desc, parse_vio, parse_vmem
 from . import html
 
-if TYPE_CHECKING:
-    from .platform import Argv, Platform
+Argv = str | Sequence[str]
+Platform = Any  # a distem.Platform: it makes the handles, so this module does not import it
 
 
 class VNodeHandle:
@@ -115,7 +116,7 @@ class VNodeHandle:
 
     def discard(self) -> None:
         """Forget this description (before deploy)."""
-        self.platform._pending.pop(self.name, None)
+        self.platform._vnodes.pending.pop(self.name, None)
 
     # -- acting (after deploy) --------------------------------------------------------
     def limit(self, iface: str, *, output: dict[str, Any] | None = None,

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import html as _html
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
-
-if TYPE_CHECKING:
-    from .platform import Platform
 
 log = logging.getLogger(__name__)
 _STYLE = ("<style>.distem details{margin:2px 0}.distem summary{cursor:pointer;font-weight:600}"
@@ -26,7 +23,8 @@ def _section(title: str, frame: pd.DataFrame, open_: bool = False) -> str:
             f"{body}</details>")
 
 
-def platform_html(p: Platform) -> str:
+def platform_html(p: Any) -> str:
+    """A distem.Platform (not imported here: it imports this module)."""
     try:
         head = _html.escape(repr(p))
         return (f"{_STYLE}<div class='distem'><b>{head}</b>"

@@ -1,60 +1,87 @@
-"""Layer 4, the platform: the desired model, one agent session per pnode, and realising one on the other.
+"""Layer 4, the platform: the desired model, the pnodes' sessions, and the parts that realise one on the other.
 
-Every public call validates against the model first (raising ValidationError
-with nothing changed), then sends plans to the agents of the pnodes concerned
-in parallel, and turns agent failures into AgentError naming the pnode.
+``Platform`` holds its parts; each owns its own state and is a module of this package:
+
+    pool          PnodePool   the sessions: calls on one, some or all pnodes, undo everywhere
+    image_cache   ImageCache  tarballs' content hashes, sending them where missing
+    vnetworks     VNetworks   bridges, uplinks, VXLAN
+    vnodes        VNodes      create (all or none), start / stop / freeze, remove, execute; the pending descriptions
+    links         Links       link limits live, each vnode's tc trees and delay-line settings
+    matrix        Matrix      the latency matrix; what each device holds of it
+    resources     Resources   CPU, memory, disk IO limits, live
+    routes        Routes      routes between vnetworks; what each namespace holds
+    placement     Placement   topology, place(), the last mapping
+    measure       Measures    fping, iperf3 from inside vnodes
+
+Every public call validates against the model first (raising ValidationError with nothing
+changed), then sends plans to the agents of the pnodes concerned in parallel, and turns agent
+failures into AgentError naming the pnode. Distem's calls keep Distem's names and dict shapes
+(``info`` makes the dicts); most are answered by one part directly (``_by``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
 import shlex
-import warnings
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 import pandas as pd
 
-from ..errors import AgentError, CommandError, FidelityWarning, ValidationError
-from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, PNode, VNode, VNodeRequest
+from ..errors import CommandError, ValidationError
+from ..model import FROZEN, RUNNING, PlatformModel, PNode, parse_vnode
 from ..model.names import vnode_cgroup
-from ..model.routes import RoutingState
-from ..plan import PnodePaths, vnetwork_plan, vnodes_plan
-from ..plan.deploy import VXLAN_OVERHEAD, choose_underlay, vnetwork_owner, vnode_owner
-from ..plan.matrix import DeviceMatrix, destinations
-from ..plan.shaping import FRAME_BYTES, USERSPACE_CEILING_PPS, Backend, vnode_shaping
-from . import frames, html
+from ..plan import PnodePaths
+from . import frames, html, info
 from .builders import VNetworkHandle, VNodeHandle
-from .distem_calls import DistemCalls
-from .link_calls import LinkCalls
-from .matrix_calls import MatrixCalls
-from .placement_calls import PlacementCalls
+from .image_cache import ImageCache
+from .links import Links
+from .matrix import Matrix
+from .measure import Measures
+from .placement import Placement
 from .placement_view import PlacementView
-from .resource_calls import ResourceCalls
-from .route_calls import RouteCalls
-from .progress import Progress
 from .pnodes import as_pnodes, read_nodefile
+from .pool import PnodePool
+from .resources import Resources
+from .routes import Routes
 from .session import PnodeSession
+from .topology_files import load_vnodes_yaml
+from .vnetworks import VNetworks
+from .vnodes import Argv, VNodes
 
 log = logging.getLogger(__name__)
 DEFAULT_STATE_DIR = "/var/lib/distem"
-Argv = str | Sequence[str]
 
 
-def _as_argv(command: Argv) -> list[str]:
-    if isinstance(command, str):
-        return ["/bin/sh", "-c", command]
-    return [str(a) for a in command]
+class _By:
+    """A call of the platform answered by one of its parts: ``p.ping`` is ``p._measures.ping``, with
+    that method's signature and docstring."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, platform: Platform | None, owner: type | None = None) -> Any:
+        if platform is None:
+            return self
+        return getattr(getattr(platform, self.part), self.name)
 
 
-class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCalls, RouteCalls):
+def _names(names: str | Sequence[str] | None, default: list[str]) -> list[str]:
+    if names is None:
+        return default
+    if isinstance(names, str):
+        return [names]
+    return list(names)
+
+
+class Platform:
     """An emulated platform: vnodes (LXC containers) on vnetworks, spread over pnodes.
 
     Args:
@@ -78,6 +105,8 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
             sessions already opened are closed.
     """
 
+    session_class = PnodeSession  # how a pnode is reached (distem.testing.fake swaps in one without a pnode)
+
     def __init__(
         self,
         pnodes: Iterable[PNode | str] | None = None,
@@ -90,31 +119,20 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         self.id = secrets.token_hex(3)
         nodes = as_pnodes(list(pnodes) if pnodes is not None else ["popen"], state_dir, btrfs, ssh_config)
         self.model = PlatformModel(self.id, nodes)
-        self.progress = progress
-        self._images: dict[tuple[str, int, int], str] = {}
-        self._pending: dict[str, VNodeHandle] = {}
-        self._topology: nx.Graph | None = None  # load_physical_topo's; None: from the pnodes' facts
-        self._placed: dict[str, str] = {}  # the pnodes place() chose, so that it may choose again
-        self.placement: PlacementView | None = None  # the last place()'s result
-        self.sessions: dict[str, PnodeSession] = {}
-        self._closed = False
-        self._matrix_applied: dict[tuple[str, int], DeviceMatrix] = {}  # what each ifb holds of the matrix
-        self._routing: dict[str, RoutingState] = {}  # what each running vnode's namespace holds of routing
-        with ThreadPoolExecutor(len(nodes)) as pool:
-            futures = {p.name: pool.submit(PnodeSession, p, self.id) for p in nodes}
-        errors = []
-        for name, future in futures.items():
-            try:
-                self.sessions[name] = future.result()
-            except AgentError as exc:
-                errors.append(exc)
-        if errors:
-            self._fail_to_open(errors)
-        for name, session in self.sessions.items():  # what placement needs to know of each pnode
-            self.model.pnodes[name] = replace(self.model.pnodes[name], cores=session.facts["cores"],
-                                              memory=session.facts["memory"], max_mhz=session.facts["max_mhz"],
-                                              cgroups=session.facts["cgroups"])
-        log.info("platform %s on %s", self.id, ", ".join(self.sessions))
+        self.pool = PnodePool(nodes, self.id, self.session_class, progress)
+        self.pool.learn_facts(self.model)
+        paths = {p.name: PnodePaths(p.state_dir, self.id, p.cgroup_parent) for p in nodes}
+        self._images = ImageCache(self.pool, paths)
+        self._measures = Measures(self.model, self.pool)
+        self._routes = Routes(self.model, self.pool)
+        self._vnetworks = VNetworks(self.model, self.pool, self._routes)
+        self._matrix = Matrix(self.model, self.pool, self._measures)
+        self._links = Links(self.model, self.pool, self._matrix)
+        self._resources = Resources(self.model, self.pool, paths, self._images, self._links)
+        self._vnodes = VNodes(self.model, self.pool, paths, self._images, self._links, self._matrix,
+                              self._resources, self._routes)
+        self._placement = Placement(self.model, self.pool, self._vnodes)
+        log.info("platform %s on %s", self.id, ", ".join(self.pool.sessions))
 
     @classmethod
     def from_nodefile(cls, path: str | None = None, **kwargs: Any) -> Platform:
@@ -127,403 +145,408 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
         """
         return cls(read_nodefile(path), **kwargs)
 
-    def _fail_to_open(self, errors: list[AgentError]) -> None:
-        """Close the sessions that did open, then raise the first failure (naming the others)."""
-        try:
-            self.close()
-        except AgentError as exc:
-            log.warning("closing after a failed start: %s", exc)
-        first = errors[0]
-        if len(errors) == 1:
-            raise first
-        others = "; ".join(str(e) for e in errors[1:])
-        raise AgentError(first.pnode, first.operation, f"{first.message} (also: {others})",
-                         errno=first.errno, target=first.target) from first
+    @property
+    def sessions(self) -> dict[str, Any]:
+        """The pnodes' agent sessions, by pnode name."""
+        return self.pool.sessions
 
-    # -- plumbing --------------------------------------------------------------------
-    def _paths(self, pnode: str) -> PnodePaths:
-        return PnodePaths(self.model.pnodes[pnode].state_dir, self.id, self.model.pnodes[pnode].cgroup_parent)
+    @property
+    def progress(self) -> bool | None:
+        return self.pool.progress
 
-    def _on_pnodes(self, calls: dict[str, tuple[str, dict[str, Any]]], label: str | None = None,
-                   total: int = 0) -> dict[str, Any]:
-        """Run one operation per pnode, in parallel; raise the first failure after all have finished."""
-        if not calls:
-            return {}
-        with Progress(label or "", total, self.progress if label else False) as bar:
-            def run(pnode: str) -> Any:
-                operation, kwargs = calls[pnode]
-                return self.sessions[pnode].call(operation, progress=bar.for_pnode(pnode), **kwargs)
+    @progress.setter
+    def progress(self, enabled: bool | None) -> None:
+        self.pool.progress = enabled
 
-            with ThreadPoolExecutor(len(calls)) as pool:
-                futures = {p: pool.submit(run, p) for p in calls}
-        results, errors = {}, []
-        for pnode, future in futures.items():
-            try:
-                results[pnode] = future.result()
-            except AgentError as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-        return results
-
-    def _by_host(self, names: Iterable[str]) -> dict[str, list[str]]:
-        groups: dict[str, list[str]] = defaultdict(list)
-        for name in names:
-            groups[self.model.vnode(name).host].append(name)
-        return dict(groups)
-
-    def _image_sha(self, path: str) -> str:
-        """Content hash of an image tarball, cached by (path, size, mtime)."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            raise ValidationError("vfilesystem.image", path, "no such file; give an existing tarball "
-                                  "(distem.images.busybox() builds one)") from None
-        key = (os.path.abspath(path), st.st_size, st.st_mtime_ns)
-        if key not in self._images:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(chunk)
-            self._images[key] = digest.hexdigest()[:16]
-        return self._images[key]
-
-    def backend(self, pnode: str) -> Backend:
+    def backend(self, pnode: str) -> str:
         """How this pnode delays packets: its kernel's netem, or the userspace delay line."""
-        return "netem" if "netem" in self.sessions[pnode].facts.get("qdiscs", ()) else "userspace"
-
-    def _shaping(self, names: Iterable[str], fresh: bool = False) -> dict[str, list[dict[str, Any]]]:
-        """Each vnode's tc trees, delay-line settings and latency-matrix cells (``fresh``: just started)."""
-        tables = destinations(self.model.vnodes, self.model.latencies)
-        out = {}
-        for name in names:
-            vnode = self.model.vnode(name)
-            backend = self.backend(vnode.host)
-            carrying = frozenset(i for (source, i), table in tables.items() if source == name and table)
-            if carrying:
-                self._check_matrix_backend(name, True)
-            ops = list(vnode_shaping(self.id, vnode, backend, fresh, carrying, tables))
-            if backend == "netem" and (carrying or any(key[0] == name for key in self._matrix_applied)):
-                changes, states = self._matrix_ops(vnode, tables, fresh, limits_changed=not fresh, shaped=True)
-                ops += changes
-                self._matrix_applied.update(states)
-            elif backend == "userspace":  # the delay line got the whole table with the interface's settings
-                self._matrix_applied.update({(name, i): DeviceMatrix(delays=dict(tables.get((name, i), {})))
-                                             for i in range(len(vnode.ifaces))})
-            if ops:
-                out[name] = [op.to_wire() for op in ops]
-        return out
-
-    def _check_limits(self, vnode: VNode) -> None:
-        """Refuse, before any change, what this vnode's pnode cannot emulate; warn (FidelityWarning)
-        where the userspace delay line may not keep up with the asked rate."""
-        if self.backend(vnode.host) == "netem":
-            return
-        facts = self.sessions[vnode.host].facts
-        no_netem = (f"pnode {vnode.host}'s kernel has no sch_netem (it has: {', '.join(facts.get('qdiscs', []))})")
-        for iface in vnode.ifaces:
-            for direction in ("output", "input"):
-                limits = getattr(iface, direction)
-                if not (limits and limits.needs_delay_line):
-                    continue
-                field = f"{vnode.name}.{iface.name}.{direction}"
-                missing = [name for name, ppm in (("corruption", limits.corrupt_ppm),
-                                                  ("duplication", limits.duplicate_ppm)) if ppm]
-                if missing:
-                    raise ValidationError(field, limits.to_distem(), f"{no_netem}; its userspace delay line does "
-                                          f"'latency' (delay, jitter), 'loss' and 'reordering', not "
-                                          f"{' or '.join(missing)}")
-                reason = facts.get("delay_line_unavailable")
-                if reason:
-                    raise ValidationError(field, limits.to_distem(), f"{no_netem}, and its userspace delay line "
-                                          f"cannot run: {reason}; only 'bandwidth' can be emulated there")
-                pps = (limits.rate_bps or 0) / 8 / FRAME_BYTES
-                if pps > USERSPACE_CEILING_PPS:
-                    warnings.warn(f"{field}: {limits.rate_bps / 1e6:g} Mbit/s is up to {pps:,.0f} packets/s of "
-                                  f"{FRAME_BYTES} bytes, beyond the {USERSPACE_CEILING_PPS:,} packets/s the userspace "
-                                  f"delay line of pnode {vnode.host} keeps up with (no sch_netem there): expect "
-                                  "longer delays and losses at full rate", FidelityWarning, stacklevel=4)
+        return self.pool.backend(pnode)
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self.pool.closed:
             raise ValidationError("platform", self.id, "the platform is closed; create a new Platform")
-
-    # -- vnetworks -------------------------------------------------------------------
-    def _create_vnetwork(self, name: str, cidr: Any, opts: Any) -> VNetworkHandle:
-        from ..model import parse_cidr, parse_vnetwork_opts
-
-        self._check_open()
-        kind, root = parse_vnetwork_opts(name, opts)
-        if len(self.sessions) == 1:
-            underlays = {}  # one pnode: a bridge is the whole vnetwork, whatever its type
-            if kind == "vxlan":
-                log.info("vnetwork %s: vxlan on a single pnode behaves as classical", name)
-        else:
-            underlays = {p: choose_underlay(p, s.facts["interfaces"], root, kind) for p, s in self.sessions.items()}
-        mtu = min(u.mtu for u in underlays.values()) - VXLAN_OVERHEAD if underlays and kind == "vxlan" else None
-        vnet = self.model.add_vnetwork(name, parse_cidr(name, cidr), kind, root, mtu)
-        calls = {p: ("apply", {"ops": [op.to_wire() for op in vnetwork_plan(self.id, vnet, p, underlays)]})
-                 for p in self.sessions}
-        try:
-            self._on_pnodes(calls)
-        except AgentError:
-            self._undo_everywhere([vnetwork_owner(name)])
-            self.model.remove_vnetwork(name)
-            raise
-        return VNetworkHandle(self, name)
-
-    def _remove_vnetwork(self, name: str) -> None:
-        self._check_open()
-        self.model.remove_vnetwork(name)
-        self._undo_everywhere([vnetwork_owner(name)])
-        self._sync_routing()  # routes to it from other vnetworks went with it
-
-    def _undo_everywhere(self, owners: list[str], pnodes: Iterable[str] | None = None) -> None:
-        results = self._on_pnodes({p: ("undo_owner", {"owners": owners}) for p in (pnodes or self.sessions)})
-        for pnode, failures in results.items():
-            if failures:
-                raise AgentError(pnode, "remove", "; ".join(failures))
-
-    # -- vnodes ----------------------------------------------------------------------
-    def _create_vnodes(self, requests: list[VNodeRequest]) -> list[VNode]:
-        """Validate, then create filesystems and containers on every pnode concerned: all or none."""
-        self._check_open()
-        shas = {r.filesystem.image: self._image_sha(r.filesystem.image) for r in requests}
-        for r in requests:
-            if r.name in self._pending:
-                raise ValidationError("vnode name", r.name, "a vnode of this name is being described "
-                                      "with p.vnode(...); deploy or discard it first")
-            if r.filesystem.mode == "btrfs":
-                self._check_btrfs(r)
-        vnodes = self.model.add_vnodes(requests)
-        try:
-            for i, vnode in enumerate(vnodes):
-                self._check_limits(vnode)
-                vnodes[i] = replace(vnode, vio=self._resolve_devices(
-                    vnode.host, vnode.vio, f"{vnode.name}.vfilesystem.disk_throttling"))
-                self.model.update_vnode(vnodes[i])
-        except ValidationError:
-            for vnode in vnodes:
-                self.model.remove_vnode(vnode.name)
-            raise
-        groups: dict[str, list[VNode]] = defaultdict(list)
-        for vnode in vnodes:
-            groups[vnode.host].append(vnode)
-        try:
-            self.install_images({v.filesystem.image for v in vnodes}, list(groups))
-        except AgentError:
-            for vnode in vnodes:
-                self.model.remove_vnode(vnode.name)
-            raise
-        calls = {}
-        for pnode, group in groups.items():
-            plan = vnodes_plan(self._paths(pnode), group, self.model.vnetworks, shas, self.model.pnodes[pnode])
-            calls[pnode] = ("apply", {"ops": [op.to_wire() for op in plan]})
-        total = sum(len(c[1]["ops"]) for c in calls.values())
-        try:
-            self._on_pnodes(calls, "Creating vnodes", total)
-        except AgentError:
-            # Each pnode rolled its own batch back; the pnodes that succeeded undo theirs.
-            for pnode, group in groups.items():
-                try:
-                    self._undo_everywhere([vnode_owner(v.name) for v in group], [pnode])
-                except AgentError as exc:
-                    log.warning("rollback on %s: %s", pnode, exc)
-            for vnode in vnodes:
-                self.model.remove_vnode(vnode.name)
-            raise
-        for vnode in vnodes:
-            self.model.status[vnode.name] = READY
-        return vnodes
-
-    def install_images(self, images: Iterable[str], pnodes: Iterable[str] | None = None) -> dict[str, list[str]]:
-        """Put image tarballs (paths on this machine) into the pnodes' image caches, sending each to
-        the pnodes that have it neither cached nor at the same path (remote pnodes, the first time).
-
-        Returns:
-            For each pnode, the tarballs sent to it.
-        """
-        self._check_open()
-        shas = {self._image_sha(path): path for path in images}
-        pnodes = list(pnodes if pnodes is not None else self.sessions)
-        wanted = {p: {sha: [self._paths(p).image(sha), path] for sha, path in shas.items()} for p in pnodes}
-        missing = self._on_pnodes({p: ("images_missing", {"images": wanted[p]}) for p in pnodes})
-        for sha in {sha for found in missing.values() for sha in found}:
-            with open(shas[sha], "rb") as f:
-                data = f.read()
-            self._on_pnodes({p: ("image_receive", {"target": wanted[p][sha][0], "data": data})
-                             for p, found in missing.items() if sha in found}, f"Sending image {sha}", len(missing))
-        return {p: [shas[sha] for sha in found] for p, found in missing.items()}
-
-    def _check_btrfs(self, request: VNodeRequest) -> None:
-        pnode = request.host or next(iter(self.model.pnodes))
-        where = self.model.pnodes.get(pnode)
-        if where is not None and where.btrfs is None:
-            raise ValidationError(f"{request.name}.vfilesystem.cow", "btrfs",
-                                  "this platform has no btrfs location; create it with "
-                                  "Platform(btrfs='loop:4G') or Platform(btrfs='/a/dir/on/btrfs')")
-        if where is not None and not where.btrfs.startswith("loop:") and not os.path.isdir(where.btrfs):
-            raise ValidationError("btrfs", where.btrfs, "expected an existing directory on a btrfs filesystem")
-
-    def _remove_vnodes(self, names: list[str]) -> None:
-        self._check_open()
-        groups = self._by_host(names)
-        results = self._on_pnodes({p: ("undo_owner", {"owners": [vnode_owner(n) for n in group]})
-                                   for p, group in groups.items()}, "Removing vnodes", len(names))
-        for name in names:
-            self.model.remove_vnode(name)
-            self._routing.pop(name, None)
-        for key in [k for k in self._matrix_applied if k[0] in names]:
-            del self._matrix_applied[key]
-        self._sync_routing()  # the others drop their routes through removed gateways
-        for pnode, failures in results.items():
-            if failures:
-                raise AgentError(pnode, "remove", "; ".join(failures))
-        if any(src in names or dst in names for src, dst in self.model.latencies):  # others stop delaying them
-            self._apply_cells({pair: us for pair, us in self.model.latencies.items()
-                               if pair[0] not in names and pair[1] not in names})
-
-    _AFTER = {"start": RUNNING, "stop": DOWN, "freeze": FROZEN, "unfreeze": RUNNING}
-    _LABEL = {"start": "Starting vnodes", "stop": "Stopping vnodes", "freeze": "Freezing vnodes",
-              "unfreeze": "Unfreezing vnodes"}
-
-    def _lifecycle(self, action: str, names: list[str]) -> None:
-        self._check_open()
-        for name in names:
-            self.model.vnode(name)
-        groups = self._by_host(names)
-        calls = {}
-        for pnode, group in groups.items():  # at start: each vnode's shaping and routing, once it runs
-            after = {"shaping": self._with_routing(group, self._shaping(group, fresh=True))} if action == "start" else {}
-            calls[pnode] = (action, {"names": group, **after})
-        results = self._on_pnodes(calls, self._LABEL[action], len(names))
-        failed, done = [], []
-        for per_pnode in results.values():
-            for name, result in per_pnode.items():
-                if result["ok"]:
-                    self.model.status[name] = self._AFTER[action]
-                    done.append(name)
-                else:
-                    failed.append(f"{name}: {result['error']}")
-        self._routing_moved(action, done)
-        if failed:
-            pnode = next(p for p, g in groups.items() if any(f.startswith(n + ":") for n in g for f in failed))
-            raise AgentError(pnode, action, "; ".join(failed), target=failed[0].split(":")[0])
-
-    def _execute(self, names: list[str], command: Argv, timeout: float | None = None) -> dict[str, tuple[int, str, str]]:
-        self._check_open()
-        for name in names:
-            if self.model.vnode(name) and self.model.status[name] != RUNNING:
-                raise ValidationError("vnode", name, f"it is {self.model.status[name]}; start it first")
-        argv = _as_argv(command)
-        groups = self._by_host(names)
-        results = self._on_pnodes({p: ("execute", {"names": g, "argv": argv, "timeout": timeout})
-                                   for p, g in groups.items()})
-        out = {}
-        for per_pnode in results.values():
-            for name, result in per_pnode.items():
-                if not result["ok"]:
-                    raise AgentError(self.model.vnode(name).host, "execute", result["error"], target=name)
-                out[name] = tuple(result["value"])
-        return {n: out[n] for n in names}
 
     # -- the pythonic surface -------------------------------------------------------
     def vnetwork(self, name: str, cidr: str | None = None, *, network_type: str = "classical",
                  root_interface: str | None = None) -> VNetworkHandle:
         """The vnetwork ``name``, created now (with ``cidr``) if it does not exist yet."""
-        if name in self.model.vnetworks and cidr is None:
-            return VNetworkHandle(self, name)
-        opts = {"network_type": network_type, **({"root_interface": root_interface} if root_interface else {})}
-        return self._create_vnetwork(name, cidr, opts)
+        if name not in self.model.vnetworks or cidr is not None:
+            self._check_open()
+            opts = {"network_type": network_type, **({"root_interface": root_interface} if root_interface else {})}
+            self._vnetworks.create(name, cidr, opts)
+        return VNetworkHandle(self, name)
 
     def vnode(self, name: str) -> VNodeHandle:
         """A handle on vnode ``name``; a new name starts a description that ``deploy()`` creates."""
-        if name not in self.model.vnodes and name not in self._pending:
-            self._pending[name] = VNodeHandle(self, name)
-        return self._pending.get(name) or VNodeHandle(self, name)
+        pending = self._vnodes.pending
+        if name not in self.model.vnodes and name not in pending:
+            pending[name] = VNodeHandle(self, name)
+        return pending.get(name) or VNodeHandle(self, name)
 
     def deploy(self, start: bool = True) -> list[str]:
         """Create (and start) every vnode described with ``p.vnode(...)``, in one batch per pnode."""
-        requests = [h.request() for h in self._pending.values()]
-        pending = self._pending
-        self._pending = {}
+        self._check_open()
+        requests = [h.request() for h in self._vnodes.pending.values()]
+        pending = dict(self._vnodes.pending)
+        self._vnodes.pending.clear()
         try:
-            vnodes = self._create_vnodes(requests)
+            vnodes = self._vnodes.create(requests)
         except Exception:
-            self._pending = pending
+            self._vnodes.pending.update(pending)
             raise
         names = [v.name for v in vnodes]
         if start and names:
-            self._lifecycle("start", names)
+            self._vnodes.lifecycle("start", names)
         return names
 
     def execute(self, command: Argv, vnodes: Iterable[str] | None = None,
                 timeout: float | None = None) -> pd.DataFrame:
         """Run ``command`` in each vnode (all running ones by default); one row per vnode, never raises on exit status."""
-        names = list(vnodes) if vnodes is not None else [n for n, s in self.model.status.items() if s == RUNNING]
-        results = self._execute(names, command, timeout)
+        self._check_open()
+        names = list(vnodes) if vnodes is not None else self._vnodes.running()
+        results = self._vnodes.execute(names, command, timeout)
         return pd.DataFrame([{"vnode": n, "status": r[0], "stdout": r[1], "stderr": r[2]} for n, r in results.items()],
                             columns=["vnode", "status", "stdout", "stderr"]).set_index("vnode")
 
     def check(self, name: str, command: Argv, timeout: float | None = None) -> str:
         """Run ``command`` in vnode ``name``; its stdout, or CommandError on a non-zero status."""
-        status, out, err = self._execute([name], command, timeout)[name]
+        self._check_open()
+        status, out, err = self._vnodes.execute([name], command, timeout)[name]
         if status != 0:
             text = command if isinstance(command, str) else shlex.join(command)
             raise CommandError(name, text, status, out, err)
         return out
 
-    def reachable(self, source: str, vnodes: Sequence[str] | None = None, timeout_ms: int = 500) -> dict[str, bool]:
-        """Which vnodes answer one ping from ``source`` (run in ``source``'s network namespace)."""
-        names = [n for n in (vnodes if vnodes is not None else self.model.vnodes) if n != source]
-        addresses = {str(self.model.vnode(n).ifaces[0].address.ip): n for n in names if self.model.vnode(n).ifaces}
-        host = self.model.vnode(source).host
-        own = str(self.model.vnode(source).ifaces[0].address.ip)
-        result = self.sessions[host].call("fping", names=[source], targets=list(addresses), count=1,
-                                          interval_ms=1, own={source: own},
-                                          timeout_ms=timeout_ms)[source]
-        return {addresses[a]: bool(s and s[0] is not None) for a, s in result.items()}
+    reachable = _By("_measures")
+    ping = _By("_measures")
+    measure_latencies = _By("_measures")
+    host_execute = _By("_measures")
+    measure_throughput = _By("_measures")
+    install_images = _By("_images")
 
-    def ping(self, source: str, destination: str, count: int = 100, interval_ms: int = 10,
-             timeout_ms: int = 2000) -> pd.Series:
-        """RTTs in ms of ``count`` probes from ``source``'s namespace to ``destination`` (NaN: lost)."""
-        host = self.model.vnode(source).host
-        address = str(self.model.vnode(destination).ifaces[0].address.ip)
-        samples = self.sessions[host].call("fping", names=[source], targets=[address], count=count,
-                                           interval_ms=interval_ms, own={}, timeout_ms=timeout_ms)[source][address]
-        return pd.Series([float("nan") if s is None else s for s in samples], name=f"{source}->{destination}",
-                         dtype=float)
+    # -- vnetworks (Distem) ------------------------------------------------------------
+    def vnetwork_create(self, name: str, cidr: str | None = "", opts: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create a vnetwork; an empty ``cidr`` picks a free /24 in 10.144.0.0/16."""
+        self._check_open()
+        self._vnetworks.create(name, cidr, opts)
+        return self.vnetwork_info(name)
 
-    def measure_latencies(self, vnodes: Sequence[str] | None = None, count: int = 5,
-                          interval_ms: int = 20, parallel: int | None = None) -> pd.DataFrame:
-        """Median RTT in ms from each vnode (rows) to each other (columns), measured with fping
-        run in each source vnode's own network namespace, ``parallel`` sources at once per pnode
-        (default: 16 per core of the pnode)."""
-        names = list(vnodes) if vnodes is not None else [n for n, s in self.model.status.items() if s == RUNNING]
-        targets = {n: str(self.model.vnode(n).ifaces[0].address.ip) for n in names if self.model.vnode(n).ifaces}
-        groups = self._by_host(targets)
-        results = self._on_pnodes({p: ("fping", {"names": g, "targets": list(targets.values()), "count": count,
-                                                  "interval_ms": interval_ms, "own": {n: targets[n] for n in g},
-                                                  "parallel": parallel}) for p, g in groups.items()},
-                                  "Measuring latencies", len(targets))
-        by_address = {a: n for n, a in targets.items()}
-        frame = pd.DataFrame(index=pd.Index(list(targets), name="from"), columns=pd.Index(list(targets), name="to"),
-                             dtype=float)
-        for per_pnode in results.values():
-            for source, rtts in per_pnode.items():
-                for address, samples in rtts.items():
-                    got = [s for s in samples if s is not None]
-                    if by_address[address] != source:
-                        frame.loc[source, by_address[address]] = float(pd.Series(got).median()) if got else float("nan")
-        return frame
+    def vnetwork_remove(self, name: str) -> None:
+        self._check_open()
+        self._vnetworks.remove(name)
+
+    def vnetworks_remove(self, names: Sequence[str] | None = None) -> None:
+        for name in _names(names, list(self.model.vnetworks)):
+            self.vnetwork_remove(name)
+
+    def vnetwork_info(self, name: str) -> dict[str, Any]:
+        return info.vnetwork_info(self.model, name)
+
+    def vnetworks_info(self) -> list[dict[str, Any]]:
+        return [self.vnetwork_info(n) for n in self.model.vnetworks]
+
+    # -- vnodes (Distem) ---------------------------------------------------------------
+    def vnode_create(self, name: str, desc: dict[str, Any] | None = None,
+                     ssh_key: dict[str, str] | None = None) -> dict[str, Any]:
+        """Create a vnode (its filesystem and container; status READY). ``desc`` as in Distem."""
+        self._check_open()
+        self._vnodes.create([parse_vnode(name, desc or {}, ssh_key)])
+        return self.vnode_info(name)
+
+    def vnodes_create(self, names: Sequence[str], desc: dict[str, Any] | None = None,
+                      ssh_key: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """Create several vnodes from one description, in one batch per pnode."""
+        self._check_open()
+        self._vnodes.create([parse_vnode(n, desc or {}, ssh_key) for n in names])
+        return [self.vnode_info(n) for n in names]
+
+    def _lifecycle(self, action: str, names: list[str]) -> None:
+        self._check_open()
+        self._vnodes.lifecycle(action, names)
+
+    def vnode_start(self, name: str) -> dict[str, Any]:
+        self._lifecycle("start", [name])
+        return self.vnode_info(name)
+
+    def vnodes_start(self, names: Sequence[str] | None = None) -> None:
+        """Start vnodes (default: all that are not running), in parallel over pnodes."""
+        self._lifecycle("start", _names(names, [n for n, s in self.model.status.items() if s != RUNNING]))
+
+    def vnode_stop(self, name: str) -> dict[str, Any]:
+        self._lifecycle("stop", [name])
+        return self.vnode_info(name)
+
+    def vnodes_stop(self, names: Sequence[str] | None = None) -> None:
+        self._lifecycle("stop", _names(names, self._vnodes.running()))
+
+    def vnode_freeze(self, name: str) -> dict[str, Any]:
+        self._lifecycle("freeze", [name])
+        return self.vnode_info(name)
+
+    def vnodes_freeze(self, names: Sequence[str] | None = None) -> None:
+        self._lifecycle("freeze", _names(names, self._vnodes.running()))
+
+    def vnode_unfreeze(self, name: str) -> dict[str, Any]:
+        self._lifecycle("unfreeze", [name])
+        return self.vnode_info(name)
+
+    def vnodes_unfreeze(self, names: Sequence[str] | None = None) -> None:
+        self._lifecycle("unfreeze", _names(names, [n for n, s in self.model.status.items() if s == FROZEN]))
+
+    def vnode_remove(self, name: str) -> None:
+        self.vnodes_remove([name])
+
+    def vnodes_remove(self, names: Sequence[str] | None = None) -> None:
+        self._check_open()
+        self._vnodes.remove(_names(names, list(self.model.vnodes)))
+
+    def vnode_info(self, name: str) -> dict[str, Any]:
+        return info.vnode_info(self.model, name)
+
+    def vnodes_info(self) -> list[dict[str, Any]]:
+        return [self.vnode_info(n) for n in self.model.vnodes]
+
+    def viface_info(self, vnode: str, iface: str) -> dict[str, Any]:
+        return info.viface_info(self.model, vnode, iface)
+
+    def vnode_execute(self, name: str, command: str | Sequence[str], timeout: float | None = None) -> str:
+        """Run ``command`` in the vnode (through LXC: no sshd needed); its output.
+
+        Raises:
+            CommandError: the command exited non-zero (status, stdout and stderr attached).
+        """
+        return self.check(name, command, timeout)
+
+    def vnodes_execute(self, names: Sequence[str], command: str | Sequence[str],
+                       timeout: float | None = None) -> dict[str, str]:
+        """Run ``command`` in every vnode of ``names`` at once; output per vnode (CommandError on the first failure)."""
+        self._check_open()
+        results = self._vnodes.execute(list(names), command, timeout)
+        for name, (status, out, err) in results.items():
+            if status != 0:
+                raise CommandError(name, command if isinstance(command, str) else " ".join(command), status, out, err)
+        return {name: out for name, (_, out, _) in results.items()}
+
+    def wait_vnodes(self, opts: dict[str, Any] | None = None) -> bool:
+        """Wait until every vnode runs and (with ``port``) has a process listening on that TCP port.
+
+        ``opts`` as in Distem: ``{'vnodes': [...], 'timeout': 600, 'port': 22}``; ``'port': None``
+        waits for the vnodes to run only (images without sshd). True when all are ready in time.
+        """
+        import time
+
+        opts = dict(opts or {})
+        unknown = set(opts) - {"vnodes", "timeout", "port"}
+        if unknown:
+            raise ValidationError("wait_vnodes", sorted(unknown)[0], "allowed keys are vnodes, timeout, port")
+        names = _names(opts.get("vnodes"), list(self.model.vnodes))
+        port = opts.get("port", 22)
+        deadline = time.monotonic() + float(opts.get("timeout", 600))
+        waiting = list(names)
+        while waiting:
+            running = [n for n in waiting if self.model.status.get(n) == RUNNING]
+            if port is not None and running:
+                ready = {}
+                for pnode, group in self.pool.by_host(self.model, running).items():
+                    ready.update(self.pool.call(pnode, "wait_listening", names=group, port=int(port)))
+                running = [n for n in running if ready.get(n)]
+            waiting = [n for n in waiting if n not in running]
+            if not waiting:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
+
+    # -- link limits (Links) -----------------------------------------------------------
+    def viface_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Change an interface's ``input``/``output`` limits live; properties not given are kept."""
+        self._check_open()
+        self._links.viface_update(vnode, iface, desc)
+        return self.viface_info(vnode, iface)
+
+    def vinput_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        return self.viface_update(vnode, iface, {"input": desc})
+
+    def voutput_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        return self.viface_update(vnode, iface, {"output": desc})
+
+    def vinput_info(self, vnode: str, iface: str) -> dict[str, Any]:
+        return info.vinput_info(self.model, vnode, iface)
+
+    def voutput_info(self, vnode: str, iface: str) -> dict[str, Any]:
+        return info.voutput_info(self.model, vnode, iface)
+
+    # -- the latency matrix (Matrix) ---------------------------------------------------
+    def set_peers_latencies(self, vnodes: Sequence[str], matrix: Sequence[Sequence[float]]) -> None:
+        """``matrix[i][j]``: one-way delay in ms from ``vnodes[i]`` to ``vnodes[j]`` (0: none), so that
+        RTT(i, j) = M[i][j] + M[j][i]. Other pairs keep theirs; only changed cells are sent.
+
+        Raises:
+            ValidationError: not N x N, unknown names, a value that is not a number >= 0.
+        """
+        self._check_open()
+        self._matrix.set_peers_latencies(vnodes, matrix)
+
+    @property
+    def latencies(self) -> pd.DataFrame:
+        """The requested one-way delays (ms) between every pair of vnodes; set it with a DataFrame."""
+        return self._matrix.frame
+
+    @latencies.setter
+    def latencies(self, frame: pd.DataFrame) -> None:
+        self._check_open()
+        self._matrix.set_frame(frame)
+
+    compare_latencies = _By("_matrix")
+    plot_latencies = _By("_matrix")
+
+    # -- CPU, memory, disk IO (Resources) ------------------------------------------------
+    def vnode_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Distem's vnode_update: change the 'vcpu', 'vmem', 'vfilesystem' (disk_throttling) and
+        'vifaces' (input/output limits, by name) of a created vnode, live where it runs.
+        Everything is checked before anything changes."""
+        self._check_open()
+        self._resources.vnode_update(vnode, desc)
+        return self.vnode_info(vnode)
+
+    def vcpu_create(self, vnode: str, val: float, unit: str = "mhz", corenb: int = 1,
+                    exclusive: bool = False) -> dict[str, Any]:
+        """Pin ``vnode`` to ``corenb`` cores running at ``val`` ('ratio' of full speed, or 'mhz').
+
+        Raises:
+            ValidationError: bad values, MHz without cpufreq on the pnode, not enough free cores.
+        """
+        self._check_open()
+        self._resources.vcpu_create(vnode, val, unit, corenb, exclusive)
+        return self.vcpu_info(vnode)
+
+    def vcpu_update(self, vnode: str, val: float, unit: str = "mhz") -> dict[str, Any]:
+        """Change the speed of ``vnode``'s cores, live; the cores stay the same."""
+        self._check_open()
+        self._resources.vcpu_update(vnode, val, unit)
+        return self.vcpu_info(vnode)
+
+    def vcpu_remove(self, vnode: str) -> None:
+        """Back to every core of the pnode at full speed."""
+        self._check_open()
+        self._resources.vcpu_remove(vnode)
+
+    def vcpu_info(self, vnode: str) -> dict[str, Any]:
+        return info.vcpu_info(self.model, vnode)
+
+    def vmem_create(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Limit ``vnode``'s memory: {'hierarchy': 'v1'|'v2', 'mem'|'hard_limit', 'soft_limit', 'swap'} (MB)."""
+        self._check_open()
+        self._resources.vmem_create(vnode, desc)
+        return self.vmem_info(vnode)
+
+    def vmem_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Change some memory limits, live; keys left out keep their value, 'max' cancels a limit."""
+        self._check_open()
+        self._resources.vmem_update(vnode, desc)
+        return self.vmem_info(vnode)
+
+    def vmem_remove(self, vnode: str) -> None:
+        """No memory limit any more."""
+        self._check_open()
+        self._resources.vmem_remove(vnode)
+
+    def vmem_info(self, vnode: str) -> dict[str, Any]:
+        return info.vmem_info(self.model, vnode)
+
+    def vfilesystem_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Change disk throttling, live: {'disk_throttling': {'limits': [{'device', 'read_limit', ...}]}}.
+
+        Named devices change (keys left out keep their value, 'max' removes a limit), others stay.
+        A device not throttled at the vnode's start becomes visible inside it at its next start.
+        """
+        self._check_open()
+        self._resources.vfilesystem_update(vnode, desc)
+        return self.vfilesystem_info(vnode)
+
+    def vfilesystem_info(self, vnode: str) -> dict[str, Any]:
+        return info.vfilesystem_info(self.model, vnode)
+
+    # -- routes between vnetworks (Routes) -----------------------------------------------
+    def vnode_mode(self, name: str, gateway: bool = True) -> dict[str, Any]:
+        """Gateway mode: IPv4 forwarding on (or off) in the vnode, live if it runs, and at every start.
+
+        Turned off, the routes through the vnode go too (automatic ones are computed again).
+
+        Raises:
+            ValidationError: unknown vnode, or ``gateway`` not a bool.
+        """
+        self._check_open()
+        self._routes.vnode_mode(name, gateway)
+        return self.vnode_info(name)
+
+    def vroute_create(self, srcnet: str, dstnet: str, gateway: str) -> dict[str, Any]:
+        self._check_open()
+        return self._routes.vroute_create(srcnet, dstnet, gateway)
+
+    def vroute_complete(self) -> list[dict[str, Any]]:
+        self._check_open()
+        return self._routes.vroute_complete()
+
+    vroute_create.__doc__ = Routes.vroute_create.__doc__
+    vroute_complete.__doc__ = Routes.vroute_complete.__doc__
+
+    @property
+    def vroutes(self) -> pd.DataFrame:
+        """The routes between vnetworks: gateway and its address, the vnodes following each, where installed."""
+        return self._routes.frame
+
+    # -- placement (Placement) -------------------------------------------------------------
+    def place(self, descriptions: Mapping[str, dict[str, Any]] | None = None, *, topology: Any = None,
+              method: str = "auto", time_limit: float = 10.0) -> PlacementView:
+        self._check_open()
+        return self._placement.place(descriptions, topology=topology, method=method, time_limit=time_limit)
+
+    place.__doc__ = Placement.place.__doc__
+
+    def run_alevin(self) -> PlacementView:
+        """Distem's ``run_alevin()``: ``place()`` on the loaded physical topology."""
+        return self.place()
+
+    @property
+    def placement(self) -> PlacementView | None:
+        """The last ``place()``'s result."""
+        return self._placement.view
+
+    @property
+    def physical_topology(self) -> nx.Graph:
+        """The topology ``place()`` uses: the one loaded, or the pnodes (their cores and memory) on one
+        switch with 1 Gbit/s links."""
+        return self._placement.physical_topology
+
+    load_physical_topo = _By("_placement")
+    vnodes_to_dot = _By("_placement")
+    plot_physical_topology = _By("_placement")
+    plot_virtual_topology = _By("_placement")
+    plot_mapping = _By("_placement")
+
+    def vnodes_from_yaml(self, path: str | os.PathLike[str], image: str | os.PathLike[str],
+                         vnetwork: str = "testnet", iface: str = "if0", shared: bool = True) -> list[VNodeHandle]:
+        """Describe (not create) the vnodes of the seed's ``vnodes_list.yml`` (see ``load_vnodes_yaml``);
+        ``place()`` and ``deploy()`` follow."""
+        descriptions = load_vnodes_yaml(path, image, vnetwork, iface, shared)
+        self._placement.check_new(descriptions)
+        handles = []
+        for name, desc in descriptions.items():
+            handle = self._vnodes.pending[name] = VNodeHandle(self, name)
+            handle._desc = desc
+            handles.append(handle)
+        return handles
 
     # -- state as DataFrames ----------------------------------------------------------
     @property
     def vnodes(self) -> pd.DataFrame:
-        running = [n for n, s in self.model.status.items() if s in (RUNNING, FROZEN)] if not self._closed else []
+        running = [n for n, s in self.model.status.items() if s in (RUNNING, FROZEN)] if not self.pool.closed else []
         calls = {pnode: ("usage", {"paths": {n: vnode_cgroup(self.id, n, self.model.pnodes[pnode].cgroup_parent)
-                                             for n in group}}) for pnode, group in self._by_host(running).items()}
-        usage = {name: used for found in self._on_pnodes(calls).values() for name, used in found.items()}
+                                             for n in group}})
+                 for pnode, group in self.pool.by_host(self.model, running).items()}
+        usage = {name: used for found in self.pool.on_all(calls).values() for name, used in found.items()}
         return frames.vnodes_frame(self.model, usage)
 
     @property
@@ -536,13 +559,12 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
 
     @property
     def pnodes(self) -> pd.DataFrame:
-        return frames.pnodes_frame(self.model, {p: s.facts for p, s in self.sessions.items()},
-                                   {p: "closed" if self._closed else "lost" if s.lost else "connected"
-                                    for p, s in self.sessions.items()},
+        return frames.pnodes_frame(self.model, {p: s.facts for p, s in self.sessions.items()}, self.pool.states(),
                                    {p: self.backend(p) for p in self.sessions})
 
     def __repr__(self) -> str:
-        state = "closed" if self._closed else f"{len(self.model.vnodes)} vnodes, {len(self.model.vnetworks)} vnetworks"
+        state = ("closed" if self.pool.closed
+                 else f"{len(self.model.vnodes)} vnodes, {len(self.model.vnetworks)} vnetworks")
         return f"<distem.Platform {self.id} on {', '.join(self.model.pnodes)}: {state}>"
 
     def _repr_html_(self) -> str:
@@ -551,21 +573,7 @@ class Platform(DistemCalls, LinkCalls, MatrixCalls, ResourceCalls, PlacementCall
     # -- teardown ----------------------------------------------------------------------
     def close(self) -> None:
         """Remove everything this platform created on every pnode, then disconnect. Safe twice."""
-        if self._closed:
-            return
-        self._closed = True
-        errors = []
-        with ThreadPoolExecutor(max(1, len(self.sessions))) as pool:
-            futures = {p: pool.submit(s.close) for p, s in self.sessions.items()}
-        for pnode, future in futures.items():
-            try:
-                summary = future.result()
-                if summary and summary["failures"]:
-                    errors.append(AgentError(pnode, "clean", "; ".join(summary["failures"])))
-            except AgentError as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        self.pool.close()
 
     def __enter__(self) -> Platform:
         return self

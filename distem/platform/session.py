@@ -134,8 +134,7 @@ class PnodeSession:
         self.facts: dict[str, Any] = reply[1]["facts"]
 
     def _raise(self, operation: str, info: dict[str, Any]) -> None:
-        raise AgentError(self.pnode.name, info.get("operation") or operation, info["message"],
-                         errno=info.get("errno"), target=info.get("target"))
+        raise AgentError.from_failure(self.pnode.name, info, operation)
 
     def call(self, operation: str, progress: Progress | None = None, reply_timeout: float | None = None,
              **kwargs: Any) -> Any:

@@ -21,23 +21,19 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 
 from ..errors import AlreadyExistsError, ValidationError
+from ..model import PlatformModel
 from ..model.entities import VNetwork
 from ..model.placement import (DEFAULT_LINK_BPS, Demand, bind_topology, demand_of_request, demand_of_vnode,
                                place_descriptions, request_for_placement, star_topology, vnodes_dot)
-from .builders import VNodeHandle
 from .placement_view import PlacementView
-from .topology_files import Source, load_physical_topo, load_vnodes_yaml, write_text
+from .pool import PnodePool
+from .topology_files import Source, load_physical_topo, write_text
+from .vnodes import VNodes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .platform import Platform
-
-    _Base = Platform
-else:
-    _Base = object
-
-__all__ = ["PlacementCalls", "place", "plot_physical_topology", "plot_virtual_topology"]
+__all__ = ["Placement", "place", "plot_physical_topology", "plot_virtual_topology"]
 
 Descriptions = Mapping[str, dict[str, Any]]
 
@@ -88,21 +84,27 @@ def plot_virtual_topology(descriptions: Descriptions) -> Figure:
 
 # -- on a platform -----------------------------------------------------------------------
 
-class PlacementCalls(_Base):
+class Placement:
+    """Owns the physical topology loaded, the pnodes the last ``place()`` chose (so that it may choose
+    again) and its result (``view``)."""
+
+    def __init__(self, model: PlatformModel, pool: PnodePool, vnodes: VNodes) -> None:
+        self.model, self.pool, self.vnodes = model, pool, vnodes
+        self.topology: nx.Graph | None = None  # load_physical_topo's; None: from the pnodes' facts
+        self.placed: dict[str, str] = {}
+        self.view: PlacementView | None = None
+
     def _pnode_addresses(self) -> dict[str, set[str]]:
         """What each pnode answers to in a topology file: its name, its ssh host, its hostname."""
         out = {}
         for name, pnode in self.model.pnodes.items():
-            answers = {name, self.sessions[name].facts.get("hostname") or name}
+            answers = {name, self.pool.facts(name).get("hostname") or name}
             if pnode.spec == "popen":
                 answers |= {"localhost", "127.0.0.1"}
             elif pnode.spec.startswith("ssh="):
                 answers.add(pnode.spec[4:].split("//", 1)[0].rsplit("@", 1)[-1])
             out[name] = answers
         return out
-
-    def _described(self) -> dict[str, dict[str, Any]]:
-        return {name: handle._desc for name, handle in self._pending.items()}
 
     def load_physical_topo(self, source: Source) -> nx.Graph:
         """Distem's ``load_physical_topo``: the topology ``place()`` uses from now on. Its pnodes are
@@ -112,17 +114,17 @@ class PlacementCalls(_Base):
         Raises:
             ValidationError: unreadable, bad attributes, or a topology pnode that is not a platform pnode.
         """
-        self._topology = bind_topology(load_physical_topo(source), self._pnode_addresses())
-        return self._topology
+        self.topology = bind_topology(load_physical_topo(source), self._pnode_addresses())
+        return self.topology
 
     @property
     def physical_topology(self) -> nx.Graph:
         """The topology ``place()`` uses: the one loaded, or the pnodes (their cores and memory) on one
         switch with 1 Gbit/s links."""
-        if self._topology is not None:
-            return self._topology
-        return star_topology({name: (s.facts["cores"], s.facts.get("memory") or None)
-                              for name, s in self.sessions.items()}, DEFAULT_LINK_BPS)
+        if self.topology is not None:
+            return self.topology
+        return star_topology({name: (self.pool.facts(name)["cores"], self.pool.facts(name).get("memory") or None)
+                              for name in self.pool.sessions}, DEFAULT_LINK_BPS)
 
     def place(self, descriptions: Descriptions | None = None, *, topology: Source | None = None,
               method: str = "auto", time_limit: float = 10.0) -> PlacementView:
@@ -141,16 +143,15 @@ class PlacementCalls(_Base):
             ValidationError: a bad description or topology.
             MappingError: some vnodes fit nowhere: named, with the binding constraint on each pnode.
         """
-        self._check_open()
         topo = self.physical_topology if topology is None else bind_topology(load_physical_topo(topology),
                                                                              self._pnode_addresses())
-        described = self._described()
+        described = self.vnodes.described()
         for name, desc in (descriptions or {}).items():
             if name in described and described[name] is not desc:
                 raise AlreadyExistsError("vnode", name)
             described[name] = desc
-        self._placed = {n: h for n, h in self._placed.items() if n in described}
-        ours = {n: described[n].pop("host") for n, h in self._placed.items() if described[n].get("host") == h}
+        self.placed = {n: h for n, h in self.placed.items() if n in described}
+        ours = {n: described[n].pop("host") for n, h in self.placed.items() if described[n].get("host") == h}
         pinned = {n for n, d in described.items() if d.get("host") is not None}
         created = {n: (demand_of_vnode(v), v.host) for n, v in self.model.vnodes.items()}
         try:
@@ -160,37 +161,23 @@ class PlacementCalls(_Base):
             for name, host in ours.items():
                 described[name]["host"] = host
             raise
-        self._placed = {n: placement.hosts[n] for n in described if n not in pinned}
-        self.placement = PlacementView(placement, self.model.vnodes)
-        return self.placement
+        self.placed = {n: placement.hosts[n] for n in described if n not in pinned}
+        self.view = PlacementView(placement, self.model.vnodes)
+        return self.view
 
-    def run_alevin(self) -> PlacementView:
-        """Distem's ``run_alevin()``: ``place()`` on the loaded physical topology."""
-        return self.place()
-
-    def vnodes_from_yaml(self, path: str | os.PathLike[str], image: str | os.PathLike[str],
-                         vnetwork: str = "testnet", iface: str = "if0", shared: bool = True) -> list[VNodeHandle]:
-        """Describe (not create) the vnodes of the seed's ``vnodes_list.yml`` (see ``load_vnodes_yaml``);
-        ``place()`` and ``deploy()`` follow."""
-        descriptions = load_vnodes_yaml(path, image, vnetwork, iface, shared)
+    def check_new(self, descriptions: Descriptions) -> None:
         for name in descriptions:
-            if name in self.model.vnodes or name in self._pending:
+            if name in self.model.vnodes or name in self.vnodes.pending:
                 raise AlreadyExistsError("vnode", name)
-        handles = []
-        for name, desc in descriptions.items():
-            handle = self._pending[name] = VNodeHandle(self, name)
-            handle._desc = desc
-            handles.append(handle)
-        return handles
 
     def _all_demands(self) -> list[Demand]:
-        return [demand_of_vnode(v) for v in self.model.vnodes.values()] + _demands(self._described(),
+        return [demand_of_vnode(v) for v in self.model.vnodes.values()] + _demands(self.vnodes.described(),
                                                                                      self.model.vnetworks)
 
     def vnodes_to_dot(self, path: str | os.PathLike[str]) -> None:
         """Distem's ``vnodes_to_dot``: the vnodes (created and described) as a DOT file: ``cpu`` their vcpu
         cores (0 without), one switch per vnetwork, links with their output rate in bit/s."""
-        vcpus = {n: v.vcpu.cores for n, v in self.model.vnodes.items() if v.vcpu} | _vcpus(self._described())
+        vcpus = {n: v.vcpu.cores for n, v in self.model.vnodes.items() if v.vcpu} | _vcpus(self.vnodes.described())
         write_text(path, vnodes_dot(self._all_demands(), vcpus))
 
     def plot_physical_topology(self) -> Figure:
@@ -203,6 +190,6 @@ class PlacementCalls(_Base):
 
     def plot_mapping(self) -> Figure:
         """The last ``place()``'s mapping drawn on the physical topology."""
-        if self.placement is None:
+        if self.view is None:
             raise ValidationError("placement", None, "nothing placed yet; call place() first")
-        return self.placement.plot()
+        return self.view.plot()

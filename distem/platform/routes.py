@@ -1,6 +1,6 @@
 """Routes between vnetworks, live: Distem's vnode_mode, vroute_create and vroute_complete, and p.vroutes.
 
-The model says what each vnode's routing should be (``model/routes.py``); the platform remembers
+The model says what each vnode's routing should be (``model/routes.py``); this part remembers
 what each running vnode's network namespace holds and sends only the difference
 (``plan/routes.py``), so a change takes effect at once with nothing restarted (Distem applies
 routes only at boot), and a vnode that starts later gets its whole routing right after its start.
@@ -11,29 +11,29 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from ..errors import AgentError
-from ..model import FROZEN, RUNNING
-from ..model.routes import VRoute, either, iface_on
+from ..model import FROZEN, RUNNING, PlatformModel
+from ..model.routes import RoutingState, VRoute, either, iface_on
 from ..plan.routes import FRESH, routing_plan
 from . import frames
-
-if TYPE_CHECKING:
-    from .platform import Platform
-
-    _Base = Platform
-else:
-    _Base = object
+from .pool import PnodePool
 
 log = logging.getLogger(__name__)
 Wire = list[dict[str, Any]]
 
 
-class RouteCalls(_Base):
-    def vnode_mode(self, name: str, gateway: bool = True) -> dict[str, Any]:
+class Routes:
+    """Owns ``installed``: what each running vnode's namespace holds of its routing."""
+
+    def __init__(self, model: PlatformModel, pool: PnodePool) -> None:
+        self.model, self.pool = model, pool
+        self.installed: dict[str, RoutingState] = {}
+
+    def vnode_mode(self, name: str, gateway: bool = True) -> None:
         """Gateway mode: IPv4 forwarding on (or off) in the vnode, live if it runs, and at every start.
 
         Turned off, the routes through the vnode go too (automatic ones are computed again).
@@ -41,16 +41,14 @@ class RouteCalls(_Base):
         Raises:
             ValidationError: unknown vnode, or ``gateway`` not a bool.
         """
-        self._check_open()
         old, routes = self.model.vnode(name), dict(self.model.vroutes)
         self.model.set_gateway(name, gateway)
 
         def undo() -> None:
             self.model.update_vnode(old)
-            self.model.vroutes = routes
+            self.model.restore_vroutes(routes)
 
-        self._change_routing(undo)
-        return self.vnode_info(name)
+        self._change(undo)
 
     def vroute_create(self, srcnet: str, dstnet: str, gateway: str) -> dict[str, Any]:
         """Reach ``dstnet`` from ``srcnet`` through ``gateway``, live: every vnode of ``srcnet`` (but the
@@ -67,11 +65,10 @@ class RouteCalls(_Base):
             ValidationError: unknown vnetwork, a gateway that is unknown, not on ``srcnet`` or not
                 in gateway mode; nothing changes.
         """
-        self._check_open()
         routes = dict(self.model.vroutes)
         route = self.model.add_vroute(srcnet, dstnet, gateway)
-        self._change_routing(lambda: setattr(self.model, "vroutes", routes))
-        return self._vroute_info(route)
+        self._change(lambda: self.model.restore_vroutes(routes))
+        return self.vroute_info(route)
 
     def vroute_complete(self) -> list[dict[str, Any]]:
         """Routes between every pair of vnetworks that gateway vnodes join, along shortest paths, live.
@@ -80,19 +77,18 @@ class RouteCalls(_Base):
         computed again. Only vnodes in gateway mode are gateways (Distem would pick any vnode on two
         vnetworks and turn its forwarding on).
         """
-        self._check_open()
         routes = dict(self.model.vroutes)
         self.model.complete_vroutes()
-        self._change_routing(lambda: setattr(self.model, "vroutes", routes))
+        self._change(lambda: self.model.restore_vroutes(routes))
         users = self.model.vroute_users()
-        return [self._vroute_info(r, users) for r in self.model.vroutes.values()]
+        return [self.vroute_info(r, users) for r in self.model.vroutes.values()]
 
     @property
-    def vroutes(self) -> pd.DataFrame:
+    def frame(self) -> pd.DataFrame:
         """The routes between vnetworks: gateway and its address, the vnodes following each, where installed."""
-        return frames.vroutes_frame(self.model, self._routing)
+        return frames.vroutes_frame(self.model, self.installed)
 
-    def _vroute_info(self, route: VRoute, users: Mapping[tuple[str, str], list[str]] | None = None) -> dict[str, Any]:
+    def vroute_info(self, route: VRoute, users: Mapping[tuple[str, str], list[str]] | None = None) -> dict[str, Any]:
         """Distem's description of a vroute; ``users``: ``model.vroute_users()``, when describing many."""
         via = iface_on(self.model.vnode(route.gateway), route.srcnet)
         users = self.model.vroute_users() if users is None else users
@@ -100,37 +96,37 @@ class RouteCalls(_Base):
                 "gatewaynode": route.gateway, "auto": route.auto, "vnodes": users.get((route.srcnet, route.dstnet), [])}
 
     # -- keeping the running vnodes' namespaces in step with the model --------------------------
-    def _change_routing(self, undo: Callable[[], None]) -> None:
+    def _change(self, undo: Callable[[], None]) -> None:
         """Apply the model's new routing live; if a pnode fails, put the model back and restore it there."""
         try:
-            self._sync_routing()
+            self.sync()
         except AgentError:
             undo()
             try:
-                self._sync_routing()
+                self.sync()
             except AgentError as again:
                 log.warning("routing not restored: %s", again)
             raise
 
-    def _sync_routing(self) -> None:
+    def sync(self) -> None:
         """Send each running vnode the operations from what its namespace holds to what the model wants."""
         plans: dict[str, Wire] = defaultdict(list)
         changed = {}
         for name, state in self.model.routing_states().items():
             if self.model.status.get(name) in (RUNNING, FROZEN):
-                ops = routing_plan(name, self._routing.get(name, FRESH), state)
+                ops = routing_plan(name, self.installed.get(name, FRESH), state)
                 if ops:
                     plans[self.model.vnode(name).host] += [op.to_wire() for op in ops]
                     changed[name] = state
         try:
-            self._on_pnodes({pnode: ("apply", {"ops": ops}) for pnode, ops in plans.items()})
+            self.pool.apply(plans)
         except AgentError:
             for name, state in changed.items():  # a pnode may have stopped anywhere in its batch
-                self._routing[name] = either(self._routing.get(name, FRESH), state)
+                self.installed[name] = either(self.installed.get(name, FRESH), state)
             raise
-        self._routing.update(changed)
+        self.installed.update(changed)
 
-    def _with_routing(self, names: Iterable[str], after_start: dict[str, Wire]) -> dict[str, Wire]:
+    def at_start(self, names: Iterable[str], after_start: dict[str, Wire]) -> dict[str, Wire]:
         """``after_start`` (operations per vnode, applied once it started) followed by its whole routing."""
         states = self.model.routing_states()
         out = dict(after_start)
@@ -140,11 +136,14 @@ class RouteCalls(_Base):
                 out[name] = out.get(name, []) + [op.to_wire() for op in ops]
         return out
 
-    def _routing_moved(self, action: str, names: list[str]) -> None:
+    def moved(self, action: str, names: list[str]) -> None:
         """What the namespaces of vnodes that just started hold (everything); stopped ones hold nothing."""
         if action == "start":
             states = self.model.routing_states()
-            self._routing.update({name: states[name] for name in names})
+            self.installed.update({name: states[name] for name in names})
         elif action == "stop":
-            for name in names:
-                self._routing.pop(name, None)
+            self.forget(names)
+
+    def forget(self, names: Iterable[str]) -> None:
+        for name in names:
+            self.installed.pop(name, None)

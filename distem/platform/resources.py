@@ -9,29 +9,32 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import AgentError, ValidationError
-from ..model import FROZEN, RUNNING, VNode
+from ..model import FROZEN, RUNNING, PlatformModel, VNode
 from ..model.links import parse_limits
 from ..model.resources import VIo, parse_vcpu, parse_vcpu_desc, parse_vio, parse_vmem
+from ..plan import PnodePaths
 from ..plan.cgroups import live_writes
 from ..plan.deploy import container_define
-
-if TYPE_CHECKING:
-    from .platform import Platform
-
-    _Base = Platform
-else:
-    _Base = object
+from .image_cache import ImageCache
+from .links import Links
+from .pool import PnodePool
 
 
-class ResourceCalls(_Base):
-    def _resolve_devices(self, host: str, vio: VIo | None, field: str) -> VIo | None:
+class Resources:
+    """No state of its own: the limits are the model's vnodes'."""
+
+    def __init__(self, model: PlatformModel, pool: PnodePool, paths: dict[str, PnodePaths], images: ImageCache,
+                 links: Links) -> None:
+        self.model, self.pool, self.paths, self.images, self.links = model, pool, paths, images, links
+
+    def resolve_devices(self, host: str, vio: VIo | None, field: str) -> VIo | None:
         """Each throttled device's major:minor on its pnode; a missing device or a partition is refused."""
         if vio is None:
             return None
-        found = self.sessions[host].call("block_devices", paths=[limit.device for limit in vio.limits])
+        found = self.pool.call(host, "block_devices", paths=[limit.device for limit in vio.limits])
         limits = []
         for i, limit in enumerate(vio.limits):
             device = found[limit.device]
@@ -40,20 +43,19 @@ class ResourceCalls(_Base):
             limits.append(replace(limit, devnum=device["devnum"]))
         return replace(vio, limits=tuple(limits))
 
-    def _apply_resources(self, old: VNode, new: VNode) -> None:
+    def _apply(self, old: VNode, new: VNode) -> None:
         pnode = self.model.pnodes[new.host]
-        sha = self._image_sha(new.filesystem.image)
-        ops = [container_define(self._paths(pnode.name), new, self.model.vnetworks, sha, pnode)]
+        sha = self.images.sha(new.filesystem.image)
+        ops = [container_define(self.paths[pnode.name], new, self.model.vnetworks, sha, pnode)]
         if self.model.status[new.name] in (RUNNING, FROZEN):
-            ops += live_writes(self.id, old, new, pnode.cgroups, pnode.cores, pnode.cgroup_parent)
+            ops += live_writes(self.model.platform_id, old, new, pnode.cgroups, pnode.cores, pnode.cgroup_parent)
         self.model.update_vnode(new)
         try:
-            self.sessions[pnode.name].call("apply", ops=[op.to_wire() for op in ops])
+            self.pool.call(pnode.name, "apply", ops=[op.to_wire() for op in ops])
         except AgentError:
             self.model.update_vnode(old)
             raise
-
-    def vnode_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+    def vnode_update(self, vnode: str, desc: Mapping[str, Any]) -> None:
         """Distem's vnode_update: change the 'vcpu', 'vmem', 'vfilesystem' (disk_throttling) and
         'vifaces' (input/output limits, by name) of a created vnode, live where it runs.
         Everything is checked before anything changes."""
@@ -80,14 +82,13 @@ class ResourceCalls(_Base):
                 if direction in entry:
                     parse_limits(f"{vnode}.{iface.name}.{direction}", entry[direction], getattr(iface, direction))
         if new != old:
-            self._apply_resources(old, new)
+            self._apply(old, new)
         for entry in ifaces:
-            self.viface_update(vnode, entry["name"], {k: v for k, v in entry.items() if k != "name"})
-        return self.vnode_info(vnode)
+            self.links.viface_update(vnode, entry["name"], {k: v for k, v in entry.items() if k != "name"})
 
     # -- CPU -------------------------------------------------------------------------
     def vcpu_create(self, vnode: str, val: float, unit: str = "mhz", corenb: int = 1,
-                    exclusive: bool = False) -> dict[str, Any]:
+                    exclusive: bool = False) -> None:
         """Pin ``vnode`` to ``corenb`` cores running at ``val`` ('ratio' of full speed, or 'mhz').
 
         Raises:
@@ -97,10 +98,9 @@ class ResourceCalls(_Base):
         pnode = self.model.pnodes[old.host]
         vcpu = parse_vcpu(f"{vnode}.vcpu", val, unit, corenb, exclusive, pnode.max_mhz, pnode.name)
         new = replace(old, vcpu=vcpu, cpuset=self.model.assign_cores(old.host, vcpu, vnode))
-        self._apply_resources(old, new)
-        return self.vcpu_info(vnode)
+        self._apply(old, new)
 
-    def vcpu_update(self, vnode: str, val: float, unit: str = "mhz") -> dict[str, Any]:
+    def vcpu_update(self, vnode: str, val: float, unit: str = "mhz") -> None:
         """Change the speed of ``vnode``'s cores, live; the cores stay the same."""
         old = self.model.vnode(vnode)
         if old.vcpu is None:
@@ -108,55 +108,40 @@ class ResourceCalls(_Base):
         pnode = self.model.pnodes[old.host]
         vcpu = parse_vcpu(f"{vnode}.vcpu", val, unit, old.vcpu.cores, old.vcpu.exclusive, pnode.max_mhz, pnode.name)
         self.model.assign_cores(old.host, vcpu, vnode)  # the pnode still has the controllers it needs
-        self._apply_resources(old, replace(old, vcpu=vcpu))
-        return self.vcpu_info(vnode)
+        self._apply(old, replace(old, vcpu=vcpu))
 
     def vcpu_remove(self, vnode: str) -> None:
         """Back to every core of the pnode at full speed."""
         old = self.model.vnode(vnode)
-        self._apply_resources(old, replace(old, vcpu=None, cpuset=()))
-
-    def vcpu_info(self, vnode: str) -> dict[str, Any]:
-        node = self.model.vnode(vnode)
-        if node.vcpu is None:
-            return {}
-        return {"corenb": node.vcpu.cores, "val": node.vcpu.ratio, "unit": "ratio", "cores": list(node.cpuset),
-                "exclusive": node.vcpu.exclusive}
+        self._apply(old, replace(old, vcpu=None, cpuset=()))
 
     # -- memory ----------------------------------------------------------------------
-    def vmem_create(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+    def vmem_create(self, vnode: str, desc: Mapping[str, Any]) -> None:
         """Limit ``vnode``'s memory: {'hierarchy': 'v1'|'v2', 'mem'|'hard_limit', 'soft_limit', 'swap'} (MB)."""
         old = self.model.vnode(vnode)
         pnode = self.model.pnodes[old.host]
-        self._apply_resources(old, replace(old, vmem=parse_vmem(f"{vnode}.vmem", desc, pnode.cgroups, pnode.name)))
-        return self.vmem_info(vnode)
+        self._apply(old, replace(old, vmem=parse_vmem(f"{vnode}.vmem", desc, pnode.cgroups, pnode.name)))
 
-    def vmem_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+    def vmem_update(self, vnode: str, desc: Mapping[str, Any]) -> None:
         """Change some memory limits, live; keys left out keep their value, 'max' cancels a limit."""
         old = self.model.vnode(vnode)
         pnode = self.model.pnodes[old.host]
         vmem = parse_vmem(f"{vnode}.vmem", desc, pnode.cgroups, pnode.name, base=old.vmem)
-        self._apply_resources(old, replace(old, vmem=vmem))
-        return self.vmem_info(vnode)
+        self._apply(old, replace(old, vmem=vmem))
 
     def vmem_remove(self, vnode: str) -> None:
         """No memory limit any more."""
         self.vmem_update(vnode, {"mem": "max", "soft_limit": "max", "swap": "max"})
 
-    def vmem_info(self, vnode: str) -> dict[str, Any]:
-        vmem = self.model.vnode(vnode).vmem
-        return vmem.to_distem() if vmem else {}
-
     # -- disk IO ---------------------------------------------------------------------
-    def vfilesystem_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+    def vfilesystem_update(self, vnode: str, desc: Mapping[str, Any]) -> None:
         """Change disk throttling, live: {'disk_throttling': {'limits': [{'device', 'read_limit', ...}]}}.
 
         Named devices change (keys left out keep their value, 'max' removes a limit), others stay.
         A device not throttled at the vnode's start becomes visible inside it at its next start.
         """
         old = self.model.vnode(vnode)
-        self._apply_resources(old, replace(old, vio=self._updated_vio(old, desc)))
-        return self.vfilesystem_info(vnode)
+        self._apply(old, replace(old, vio=self._updated_vio(old, desc)))
 
     def _updated_vio(self, old: VNode, desc: object) -> VIo | None:
         pnode = self.model.pnodes[old.host]
@@ -165,13 +150,4 @@ class ResourceCalls(_Base):
             raise ValidationError(field, desc, "only 'disk_throttling' can change on a created vnode")
         vio = parse_vio(f"{field}.disk_throttling", desc.get("disk_throttling"), pnode.cgroups, pnode.name,
                         base=old.vio)
-        return self._resolve_devices(pnode.name, vio, f"{field}.disk_throttling")
-
-    def vfilesystem_info(self, vnode: str) -> dict[str, Any]:
-        node = self.model.vnode(vnode)
-        fs = node.filesystem
-        info: dict[str, Any] = {"image": fs.image, "mode": fs.mode, "shared": fs.mode == "shared",
-                                "cow": fs.mode in ("overlay", "btrfs")}
-        if node.vio:
-            info["disk_throttling"] = node.vio.to_distem()
-        return info
+        return self.resolve_devices(pnode.name, vio, f"{field}.disk_throttling")

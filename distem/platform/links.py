@@ -1,0 +1,73 @@
+"""Link limits, live: Distem's viface/vinput/voutput updates, and each vnode's tc trees and delay-line
+settings (with its latency-matrix cells) when it starts or its limits change.
+
+A live change replaces the htb class and the leaf qdisc in place (never
+delete + add), so connections survive it and unchanged properties stay.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..errors import AgentError, FidelityWarning, ValidationError
+from ..model import FROZEN, RUNNING, PlatformModel, VNode
+from ..model.links import parse_limits
+from ..plan.matrix import destinations
+from ..plan.shaping import check_limits, vnode_shaping
+from .matrix import Matrix
+from .pool import PnodePool
+
+Wire = list[dict[str, Any]]
+
+
+class Links:
+    """No state of its own: the limits are the model's, what the devices hold of the matrix is ``Matrix``'s."""
+
+    def __init__(self, model: PlatformModel, pool: PnodePool, matrix: Matrix) -> None:
+        self.model, self.pool, self.matrix = model, pool, matrix
+
+    def viface_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> None:
+        """Change an interface's ``input``/``output`` limits live; properties not given are kept."""
+        unknown = set(desc) - {"input", "output"}
+        if unknown:
+            raise ValidationError(f"{vnode}.{iface}", sorted(unknown)[0],
+                                  "only 'input' and 'output' can change on an existing interface")
+        node = self.model.vnode(vnode)
+        old = node.iface(iface)
+        new = replace(old, **{d: parse_limits(f"{vnode}.{iface}.{d}", desc[d], getattr(old, d))
+                              for d in ("input", "output") if d in desc})
+        updated = replace(node, ifaces=tuple(new if i.name == iface else i for i in node.ifaces))
+        self.check(updated)
+        self.model.update_vnode(updated)
+        if self.model.status[vnode] in (RUNNING, FROZEN):  # else applied at the next start
+            try:
+                self.pool.call(node.host, "apply", ops=self.shaping([vnode])[vnode])  # clears too
+            except AgentError:
+                self.model.update_vnode(node)
+                raise
+
+    def check(self, vnode: VNode) -> None:
+        """Refuse, before any change, what this vnode's pnode cannot emulate; warn (FidelityWarning)
+        where the userspace delay line may not keep up with the asked rate."""
+        for warning in check_limits(vnode, self.pool.backend(vnode.host), self.pool.facts(vnode.host)):
+            # at the user's line: here <- the part's call <- the Platform's <- the user's
+            warnings.warn(warning, FidelityWarning, stacklevel=4)
+
+    def shaping(self, names: Iterable[str], fresh: bool = False) -> dict[str, Wire]:
+        """Each vnode's tc trees, delay-line settings and latency-matrix cells (``fresh``: just started)."""
+        tables = destinations(self.model.vnodes, self.model.latencies)
+        out = {}
+        for name in names:
+            vnode = self.model.vnode(name)
+            carrying = frozenset(i for (source, i), table in tables.items() if source == name and table)
+            if carrying:
+                self.matrix.check_backend(name, True)
+            ops = list(vnode_shaping(self.model.platform_id, vnode, self.pool.backend(vnode.host), fresh, carrying,
+                                     tables))
+            ops += self.matrix.with_shaping(vnode, tables, fresh, carrying)
+            if ops:
+                out[name] = [op.to_wire() for op in ops]
+        return out

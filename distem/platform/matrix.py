@@ -1,0 +1,148 @@
+"""The pairwise latency matrix: Distem's set_peers_latencies, ``p.latencies`` as a DataFrame,
+requested vs measured, heatmaps. The tc layout is in plan/matrix.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ValidationError
+from ..model import FROZEN, RUNNING, PlatformModel, VNode
+from ..model.matrix import Cells, cells_from_frame, merge, parse_matrix
+from ..plan.matrix import DeviceMatrix, destinations, vnode_matrix_ops
+from ..plan.ops import Op
+from .measure import Measures
+from .pool import PnodePool
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Tables = Mapping[tuple[str, int], Mapping[str, int]]  # (vnode, interface index) -> destination address -> us
+
+
+class Matrix:
+    """Owns ``applied``: what each vnode interface's device holds of the matrix (plan/matrix.py's DeviceMatrix)."""
+
+    def __init__(self, model: PlatformModel, pool: PnodePool, measures: Measures) -> None:
+        self.model, self.pool, self.measures = model, pool, measures
+        self.applied: dict[tuple[str, int], DeviceMatrix] = {}
+
+    # -- setting ---------------------------------------------------------------------
+    def set_peers_latencies(self, vnodes: Sequence[str], matrix: Sequence[Sequence[float]]) -> None:
+        """``matrix[i][j]``: one-way delay in ms from ``vnodes[i]`` to ``vnodes[j]`` (0: none), so that
+        RTT(i, j) = M[i][j] + M[j][i]. Other pairs keep theirs; only changed cells are sent.
+
+        Raises:
+            ValidationError: not N x N, unknown names, a value that is not a number >= 0.
+        """
+        self.set_cells(parse_matrix(vnodes, matrix, list(self.model.vnodes)))
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The requested one-way delays (ms) between every pair of vnodes."""
+        names = list(self.model.vnodes)
+        position = {name: i for i, name in enumerate(names)}
+        values = np.zeros((len(names), len(names)))  # filled as an array: .loc per cell takes ~1 s at N = 100
+        for (src, dst), us in self.model.latencies.items():
+            values[position[src], position[dst]] = us / 1000
+        return pd.DataFrame(values, index=pd.Index(names, name="from"), columns=pd.Index(names, name="to"))
+
+    def set_frame(self, frame: pd.DataFrame) -> None:
+        if not isinstance(frame, pd.DataFrame):
+            raise ValidationError("latencies", type(frame).__name__, "expected a DataFrame indexed by vnode names")
+        self.set_cells(cells_from_frame(frame, list(self.model.vnodes)))
+
+    def set_cells(self, cells: Cells) -> None:
+        wanted = merge(self.model.latencies, cells)
+        for src in {s for s, _ in cells}:
+            self.check_backend(src, any(wanted.get((src, d)) for _, d in cells))
+        self.apply_cells(wanted)
+
+    def check_backend(self, source: str, has_cells: bool) -> None:
+        """Cells from a vnode need sch_netem or a working userspace delay line on its pnode."""
+        vnode = self.model.vnode(source)
+        reason = self.pool.facts(vnode.host).get("delay_line_unavailable")
+        if has_cells and self.pool.backend(vnode.host) != "netem" and reason:
+            raise ValidationError(f"latencies from {source}", "(matrix)", f"pnode {vnode.host}'s kernel has no "
+                                  f"sch_netem and its userspace delay line cannot run: {reason}")
+
+    def apply_cells(self, wanted: Cells) -> None:
+        """The running vnodes' devices from what they hold to ``wanted``; then the model says so."""
+        tables = destinations(self.model.vnodes, wanted)
+        calls: dict[str, list[dict[str, Any]]] = {}
+        applied: dict[tuple[str, int], DeviceMatrix] = {}
+        for name, status in self.model.status.items():
+            if status in (RUNNING, FROZEN):
+                ops, states = self._ops(self.model.vnode(name), tables, fresh=False, limits_changed=False)
+                if ops:
+                    calls.setdefault(self.model.vnode(name).host, []).extend(op.to_wire() for op in ops)
+                    applied.update(states)
+        self.pool.apply(calls, "Applying latencies")
+        self.model.set_latencies(wanted)
+        self.applied.update(applied)
+
+    def _ops(self, vnode: VNode, tables: Tables, fresh: bool, limits_changed: bool,
+             shaped: bool = False) -> tuple[list[Op], dict[tuple[str, int], DeviceMatrix]]:
+        return vnode_matrix_ops(self.model.platform_id, vnode, self.pool.backend(vnode.host), self.applied, tables,
+                                fresh, limits_changed, shaped)
+
+    def with_shaping(self, vnode: VNode, tables: Tables, fresh: bool, carrying: frozenset[int]) -> list[Op]:
+        """The matrix's part of ``vnode``'s shaping (after plan/shaping.py's trees), recorded as applied."""
+        if self.pool.backend(vnode.host) == "userspace":  # the delay line got the whole table with the interface
+            self.applied.update({(vnode.name, i): DeviceMatrix(delays=dict(tables.get((vnode.name, i), {})))
+                                 for i in range(len(vnode.ifaces))})
+            return []
+        if not carrying and not any(key[0] == vnode.name for key in self.applied):
+            return []
+        changes, states = self._ops(vnode, tables, fresh, limits_changed=not fresh, shaped=True)
+        self.applied.update(states)
+        return changes
+
+    def forget(self, names: Sequence[str]) -> None:
+        """Removed vnodes hold nothing; the others stop delaying them."""
+        for key in [k for k in self.applied if k[0] in names]:
+            del self.applied[key]
+        if any(src in names or dst in names for src, dst in self.model.latencies):
+            self.apply_cells({pair: us for pair, us in self.model.latencies.items()
+                              if pair[0] not in names and pair[1] not in names})
+
+    # -- measuring -------------------------------------------------------------------
+    def compare_latencies(self, vnodes: Sequence[str] | None = None, count: int = 10,
+                          interval_ms: int = 20, parallel: int | None = None) -> pd.DataFrame:
+        """Requested vs measured RTT for every ordered pair: one row per (from, to) with the
+        requested RTT (M[i][j] + M[j][i] plus the RTT measured before any matrix is not known,
+        so the measured baseline is not subtracted), the measured median and the error."""
+        measured = self.measures.measure_latencies(vnodes, count=count, interval_ms=interval_ms, parallel=parallel)
+        asked = self.frame
+        rows = []
+        for src in measured.index:
+            for dst in measured.columns:
+                if src != dst:
+                    want = asked.loc[src, dst] + asked.loc[dst, src]
+                    got = measured.loc[src, dst]
+                    rows.append({"from": src, "to": dst, "requested_rtt_ms": want, "measured_rtt_ms": got,
+                                 "error_ms": got - want, "error_pct": 100 * (got - want) / want if want else float("nan")})
+        return pd.DataFrame(rows).set_index(["from", "to"])
+
+    def plot_latencies(self, measured: pd.DataFrame | None = None) -> Figure:
+        """Heatmaps of the requested RTT matrix and, given ``measure_latencies()``'s frame, the measured one."""
+        import matplotlib.pyplot as plt
+
+        asked = self.frame
+        rtt = asked + asked.T
+        panels = [("requested RTT (ms)", rtt)] + ([("measured RTT (ms)", measured)] if measured is not None else [])
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+        top = max(float(frame.max().max()) for _, frame in panels) or 1.0
+        for ax, (title, frame) in zip(axes[0], panels):
+            image = ax.imshow(frame.to_numpy(dtype=float), vmin=0, vmax=top, cmap="viridis")
+            ax.set_title(title)
+            names = list(frame.index)
+            step = max(1, len(names) // 20)  # readable labels at N = 100
+            ax.set_xticks(range(0, len(names), step), names[::step], rotation=90)
+            ax.set_yticks(range(0, len(names), step), names[::step])
+            fig.colorbar(image, ax=ax)
+        fig.tight_layout()
+        return fig

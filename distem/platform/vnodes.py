@@ -1,0 +1,169 @@
+"""Vnodes: created on their pnodes all or none, started (then shaped and routed), stopped, frozen,
+removed, and commands run in them."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from dataclasses import replace
+from typing import Any
+
+from ..errors import AgentError, ValidationError
+from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, VNode, VNodeRequest
+from ..plan import PnodePaths, vnodes_plan
+from ..wire import vnode_owner
+from .builders import Argv
+from .image_cache import ImageCache
+from .links import Links
+from .matrix import Matrix
+from .pool import PnodePool
+from .resources import Resources
+from .routes import Routes
+
+log = logging.getLogger(__name__)
+
+AFTER = {"start": RUNNING, "stop": DOWN, "freeze": FROZEN, "unfreeze": RUNNING}
+LABEL = {"start": "Starting vnodes", "stop": "Stopping vnodes", "freeze": "Freezing vnodes",
+         "unfreeze": "Unfreezing vnodes"}
+
+
+def as_argv(command: Argv) -> list[str]:
+    if isinstance(command, str):
+        return ["/bin/sh", "-c", command]
+    return [str(a) for a in command]
+
+
+class VNodes:
+    """Owns ``pending``: the vnodes described with ``p.vnode(...)`` (builder handles) and not yet deployed."""
+
+    def __init__(self, model: PlatformModel, pool: PnodePool, paths: dict[str, PnodePaths], images: ImageCache,
+                 links: Links, matrix: Matrix, resources: Resources, routes: Routes) -> None:
+        self.model, self.pool, self.paths, self.images = model, pool, paths, images
+        self.links, self.matrix, self.resources, self.routes = links, matrix, resources, routes
+        self.pending: dict[str, Any] = {}  # name -> VNodeHandle
+
+    def described(self) -> dict[str, dict[str, Any]]:
+        """The pending vnodes' descriptions (Distem's dicts, which placement may give a 'host')."""
+        return {name: handle._desc for name, handle in self.pending.items()}
+
+    # -- creating and removing ---------------------------------------------------------------
+    def create(self, requests: list[VNodeRequest]) -> list[VNode]:
+        """Validate, then create filesystems and containers on every pnode concerned: all or none."""
+        shas = {r.filesystem.image: self.images.sha(r.filesystem.image) for r in requests}
+        for r in requests:
+            if r.name in self.pending:
+                raise ValidationError("vnode name", r.name, "a vnode of this name is being described "
+                                      "with p.vnode(...); deploy or discard it first")
+            if r.filesystem.mode == "btrfs":
+                self._check_btrfs(r)
+        vnodes = self.model.add_vnodes(requests)
+        try:
+            for i, vnode in enumerate(vnodes):
+                self.links.check(vnode)
+                vnodes[i] = replace(vnode, vio=self.resources.resolve_devices(
+                    vnode.host, vnode.vio, f"{vnode.name}.vfilesystem.disk_throttling"))
+                self.model.update_vnode(vnodes[i])
+        except ValidationError:
+            self._forget_model(vnodes)
+            raise
+        groups: dict[str, list[VNode]] = defaultdict(list)
+        for vnode in vnodes:
+            groups[vnode.host].append(vnode)
+        try:
+            self.images.install({v.filesystem.image for v in vnodes}, list(groups))
+        except AgentError:
+            self._forget_model(vnodes)
+            raise
+        plans = {pnode: [op.to_wire() for op in vnodes_plan(self.paths[pnode], group, self.model.vnetworks, shas,
+                                                          self.model.pnodes[pnode])]
+                 for pnode, group in groups.items()}
+        try:
+            self.pool.apply(plans, "Creating vnodes")
+        except AgentError:
+            # Each pnode rolled its own batch back; the pnodes that succeeded undo theirs.
+            for pnode, group in groups.items():
+                try:
+                    self.pool.undo([vnode_owner(v.name) for v in group], [pnode])
+                except AgentError as exc:
+                    log.warning("rollback on %s: %s", pnode, exc)
+            self._forget_model(vnodes)
+            raise
+        for vnode in vnodes:
+            self.model.set_status(vnode.name, READY)
+        return vnodes
+
+    def _forget_model(self, vnodes: list[VNode]) -> None:
+        for vnode in vnodes:
+            self.model.remove_vnode(vnode.name)
+
+    def _check_btrfs(self, request: VNodeRequest) -> None:
+        pnode = request.host or next(iter(self.model.pnodes))
+        where = self.model.pnodes.get(pnode)
+        if where is not None and where.btrfs is None:
+            raise ValidationError(f"{request.name}.vfilesystem.cow", "btrfs",
+                                  "this platform has no btrfs location; create it with "
+                                  "Platform(btrfs='loop:4G') or Platform(btrfs='/a/dir/on/btrfs')")
+        if where is not None and not where.btrfs.startswith("loop:") and not os.path.isdir(where.btrfs):
+            raise ValidationError("btrfs", where.btrfs, "expected an existing directory on a btrfs filesystem")
+
+    def remove(self, names: list[str]) -> None:
+        groups = self.pool.by_host(self.model, names)
+        results = self.pool.on_all({p: ("undo_owner", {"owners": [vnode_owner(n) for n in group]})
+                                    for p, group in groups.items()}, "Removing vnodes", len(names))
+        for name in names:
+            self.model.remove_vnode(name)
+        self.routes.forget(names)
+        self.routes.sync()  # the others drop their routes through removed gateways
+        self.matrix.forget(names)  # the others stop delaying them
+        for pnode, failures in results.items():
+            if failures:
+                raise AgentError(pnode, "remove", "; ".join(failures))
+
+    # -- running -------------------------------------------------------------------------------
+    def lifecycle(self, action: str, names: list[str]) -> None:
+        """``action`` (start, stop, freeze, unfreeze) on each vnode, in parallel over pnodes."""
+        for name in names:
+            self.model.vnode(name)
+        groups = self.pool.by_host(self.model, names)
+        calls = {}
+        for pnode, group in groups.items():  # at start: each vnode's shaping and routing, once it runs
+            after = {"shaping": self.routes.at_start(group, self.links.shaping(group, fresh=True))} \
+                if action == "start" else {}
+            calls[pnode] = (action, {"names": group, **after})
+        # What the pnodes that answered did is recorded, even when another pnode failed or was lost.
+        results, failed = self.pool.on_each(calls, LABEL[action], len(names))
+        done = []
+        for pnode, per_pnode in results.items():
+            for name, result in per_pnode.items():
+                if result["ok"]:
+                    self.model.set_status(name, AFTER[action])
+                    done.append(name)
+                else:
+                    failed.append(AgentError.from_failure(pnode, result["failure"], action))
+        self.routes.moved(action, done)
+        if failed:
+            first = failed[0]
+            raise AgentError(first.pnode, action, "; ".join(f"{f.target}: {f.message}" if f.target else f.message
+                                                          for f in failed),
+                             errno=first.errno, target=first.target)
+
+    def execute(self, names: list[str], command: Argv, timeout: float | None = None) -> dict[str, tuple[int, str, str]]:
+        """Each vnode's (status, stdout, stderr), in the order of ``names``."""
+        for name in names:
+            if self.model.vnode(name) and self.model.status[name] != RUNNING:
+                raise ValidationError("vnode", name, f"it is {self.model.status[name]}; start it first")
+        argv = as_argv(command)
+        groups = self.pool.by_host(self.model, names)
+        results = self.pool.on_all({p: ("execute", {"names": g, "argv": argv, "timeout": timeout})
+                                    for p, g in groups.items()})
+        out = {}
+        for per_pnode in results.values():
+            for name, result in per_pnode.items():
+                if not result["ok"]:
+                    raise AgentError.from_failure(self.model.vnode(name).host, result["failure"], "execute")
+                out[name] = tuple(result["value"])
+        return {n: out[n] for n in names}
+
+    def running(self) -> list[str]:
+        return [n for n, s in self.model.status.items() if s == RUNNING]

@@ -1,0 +1,93 @@
+"""The platform's own logic on fake pnodes (distem.testing.fake): what it sends, all-or-nothing
+across pnodes, a lost pnode. No root, no kernel: milliseconds."""
+
+from __future__ import annotations
+
+import pytest
+
+from distem.errors import AgentError, ValidationError
+from distem.testing.fake import fake_platform
+
+
+@pytest.fixture
+def two(tmp_path):
+    image = tmp_path / "image.tar"
+    image.write_bytes(b"not really a tarball: the fake agent does not extract")
+    p = fake_platform(["a", "b"])
+    p.vnetwork("vnet", "10.144.0.0/24")
+    yield p, str(image)
+    p.close()
+
+
+def describe(p, image, names_hosts):
+    for name, host in names_hosts:
+        p.vnode(name).image(image).iface("if0", "vnet").host(host)
+
+
+def test_a_batch_failing_on_one_pnode_is_undone_on_every_pnode(two):
+    p, image = two
+    describe(p, image, [("x", "a"), ("y", "b")])
+    p.sessions["b"].fail_next("apply", at=2)
+    with pytest.raises(AgentError) as failed:
+        p.deploy()
+    assert failed.value.pnode == "b" and failed.value.errno == 17
+    assert not p.sessions["a"].held.get("vnode:x") and not p.sessions["b"].held.get("vnode:y")
+    assert ("undo_owner", {"owners": ["vnode:x"]}) in p.sessions["a"].calls
+    assert list(p.model.vnodes) == [] and p.sessions["a"].containers == {}
+    p.sessions["b"].calls.clear()
+    assert p.deploy() == ["x", "y"]  # the description was kept: deploying again works
+    assert p.vnode_info("y")["status"] == "RUNNING"
+
+
+def test_a_vnode_failing_to_start_names_its_pnode_and_the_others_run(two):
+    p, image = two
+    describe(p, image, [("x", "a"), ("y", "b"), ("z", "b")])
+    p.sessions["b"].fail_next("start", vnode="z")
+    with pytest.raises(AgentError, match=r"pnode b: start on 'z' failed: z: ContainerError") as failed:
+        p.deploy()
+    assert failed.value.target == "z"
+    assert {n: p.model.status[n] for n in "xyz"} == {"x": "RUNNING", "y": "RUNNING", "z": "READY"}
+
+
+def test_a_lost_pnode_fails_the_call_naming_it_and_shows_as_lost(two):
+    p, image = two
+    describe(p, image, [("x", "a"), ("y", "b")])
+    p.deploy()
+    p.sessions["b"].lose()
+    with pytest.raises(AgentError, match="pnode b: stop failed: lost the agent"):
+        p.vnodes_stop(["x", "y"])
+    assert p.pnodes.loc["b", "state"] == "lost" and p.model.status["x"] == "DOWN"
+
+
+def test_a_vnetwork_failing_on_one_pnode_is_removed_from_all(two):
+    p, _ = two
+    p.sessions["a"].fail_next("apply", at=1)
+    with pytest.raises(AgentError, match="pnode a: vxlan_create"):
+        p.vnetwork("other", "10.145.0.0/24", network_type="vxlan")
+    assert "other" not in p.model.vnetworks
+    assert ("undo_owner", {"owners": ["vnetwork:other"]}) in p.sessions["b"].calls
+    assert not p.sessions["a"].held.get("vnetwork:other") and not p.sessions["b"].held.get("vnetwork:other")
+
+
+def test_a_changed_latency_cell_sends_only_that_change(two):
+    p, image = two
+    describe(p, image, [("x", "a"), ("y", "a"), ("z", "b")])
+    p.deploy()
+    p.set_peers_latencies(["x", "y", "z"], [[0, 10, 20], [10, 0, 30], [20, 30, 0]])
+    for s in p.sessions.values():
+        s.calls.clear()
+    p.set_peers_latencies(["x", "y"], [[0, 15], [10, 0]])  # x->y only: 10 ms is x's no more, 15 takes its class
+    sent = [op for name, s in p.sessions.items() for call, kw in s.calls if call == "apply" for op in kw["ops"]]
+    assert [(op["op"], op["owner"]) for op in sent] == [("matrix_replace", "vnode:x")]
+    ((minor, _, leaf),) = sent[0]["set_classes"]
+    assert leaf["delay_us"] == 15_000 and sent[0]["entries"] == sent[0]["drop_entries"] == ()
+
+
+def test_bad_input_is_refused_before_any_pnode_is_called(two):
+    p, image = two
+    before = {name: len(s.calls) for name, s in p.sessions.items()}
+    with pytest.raises(ValidationError):
+        p.vnode_create("bad", {"vfilesystem": {"image": image}, "vifaces": [{"name": "if0", "vnetwork": "nowhere"}]})
+    with pytest.raises(ValidationError):
+        p.set_peers_latencies(["x"], [[0, 1]])
+    assert {name: len(s.calls) for name, s in p.sessions.items()} == before
