@@ -62,7 +62,7 @@ def delay_problem(value: object) -> str | None:
         return "NaN"
     if not math.isfinite(value):
         return "infinite"
-    if value * 1000 > MAX_DELAY_US:
+    if float(value) * 1000 > MAX_DELAY_US:
         return f"above {MAX_DELAY_US // 1000} ms (a longer delay only fills the queue)"
     return "negative" if value < 0 else None
 

@@ -68,12 +68,12 @@ def iface_on(vnode: VNode, vnetwork: str) -> VIface | None:
     return next((i for i in vnode.ifaces if i.vnetwork == vnetwork), None)
 
 
-def vnetwork_graph(vnetworks: Iterable[str], vnodes: Iterable[VNode]) -> nx.Graph:
+def vnetwork_graph(vnetworks: Iterable[str], vnodes: Iterable[VNode]) -> nx.Graph[str]:
     """Vnetworks joined by the gateway vnodes on both; edge attribute ``gateways``: their names, sorted.
 
     Built in sorted order, so that shortest paths (and their ties) do not depend on hash order.
     """
-    graph = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     graph.add_nodes_from(sorted(vnetworks))
     for vnode in sorted((v for v in vnodes if v.gateway), key=lambda v: v.name):
         for a, b in combinations(sorted({i.vnetwork for i in vnode.ifaces}), 2):

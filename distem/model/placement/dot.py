@@ -40,7 +40,7 @@ def _unquote(text: str) -> str:
     return text.replace('\\"', '"')
 
 
-def topology_from_dot(text: str, field: str = "physical topology") -> nx.Graph:
+def topology_from_dot(text: str, field: str = "physical topology") -> nx.Graph[str]:
     """Parse Distem's physical topology DOT (see the module doc) into a validated topology.
 
     Raises:
@@ -58,7 +58,7 @@ def topology_from_dot(text: str, field: str = "physical topology") -> nx.Graph:
         where = " ".join(printed.getvalue().split()) or "expected 'graph G { a -- b [bandwidth=...]; }'"
         raise ValidationError(field, text[:60], f"not valid DOT: {where} (names with '-' or '.' need quotes)")
     dot = graphs[0]
-    graph = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     for node in dot.get_nodes():
         name = _unquote(node.get_name())
         if name not in _DEFAULTS:

@@ -161,7 +161,7 @@ def _interchangeable(problem: Problem) -> list[list[str]]:
     classes: dict[tuple[int | None, int | None, str, int | None], list[str]] = {}
     pinned_on = set(problem.pinned.values())
     for h in problem.hosts:
-        edges = list(problem.topology.edges(h, data="capacity_bps"))
+        edges: list[tuple[str, str, int | None]] = list(problem.topology.edges(h, data="capacity_bps"))
         if h not in pinned_on and len(edges) == 1:
             (_, neighbour, capacity), = edges
             classes.setdefault((problem.cores[h], problem.memory[h], neighbour, capacity), []).append(h)

@@ -52,7 +52,7 @@ def format_amount(kind: str, amount: float) -> str:
     return format_size(amount) if kind == "memory" else format_rate(amount) if kind == "bandwidth" else f"{amount:g}"
 
 
-def _paths(topology: nx.Graph, hosts: list[str]) -> dict[Arc, tuple[Arc, ...]]:
+def _paths(topology: nx.Graph[str], hosts: list[str]) -> dict[Arc, tuple[Arc, ...]]:
     """Shortest paths between every two pnodes, as arcs: BFS visiting neighbours in name order."""
     paths: dict[Arc, tuple[Arc, ...]] = {}
     for source in hosts:
@@ -79,7 +79,7 @@ class Problem:
     """Vnodes to place (``demands``; ``pinned``: those whose pnode is given) on a validated topology."""
 
     demands: Mapping[str, Demand]
-    topology: nx.Graph
+    topology: nx.Graph[str]
     pinned: Mapping[str, str]
     hosts: tuple[str, ...] = field(init=False)
     cores: Mapping[str, int | None] = field(init=False)
@@ -90,7 +90,7 @@ class Problem:
     shares: Mapping[tuple[str, str], int] = field(init=False)  # (vnode, vnetwork) -> bit/s to each peer
 
     @classmethod
-    def build(cls, demands: Iterable[Demand], topology: nx.Graph, pinned: Mapping[str, str] | None = None) -> Problem:
+    def build(cls, demands: Iterable[Demand], topology: nx.Graph[str], pinned: Mapping[str, str] | None = None) -> Problem:
         """Check the instance (names unique, pinned vnodes known and on pnodes of the topology).
 
         Raises:
@@ -122,9 +122,9 @@ class Problem:
                 peers = len(members[vnetwork]) - 1
                 if peers and rate:
                     shares[demand.name, vnetwork] = ceil(rate / peers)
-        capacity = {}
-        for u, v, cap in self.topology.edges(data="capacity_bps"):
-            capacity[u, v] = capacity[v, u] = cap
+        capacity: dict[Arc, int | None] = {}
+        for u, v, data in self.topology.edges(data=True):
+            capacity[u, v] = capacity[v, u] = data.get("capacity_bps")
         set_ = object.__setattr__  # frozen: derived fields are computed once, here
         set_(self, "hosts", tuple(hosts))
         set_(self, "cores", {h: nodes[h]["cores"] for h in hosts})

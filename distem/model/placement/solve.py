@@ -49,7 +49,7 @@ class Placement:
                 f"{format_rate(self.cross_bps)} across pnodes, {self.method}{' (optimal)' if self.optimal else ''}>")
 
 
-def place(demands: Iterable[Demand], topology: nx.Graph, pinned: Mapping[str, str] | None = None, *,
+def place(demands: Iterable[Demand], topology: nx.Graph[str], pinned: Mapping[str, str] | None = None, *,
           method: str = "auto", time_limit: float = 10.0) -> Placement:
     """A pnode of ``topology`` for every vnode, within every capacity (see ``problem`` for the traffic model).
 
@@ -173,7 +173,7 @@ def _error(problem: Problem, refused: dict[str, list[Refusal]], why: str) -> Map
                         names, reasons)
 
 
-def place_descriptions(descriptions: Mapping[str, dict[str, Any]], topology: nx.Graph, *,
+def place_descriptions(descriptions: Mapping[str, dict[str, Any]], topology: nx.Graph[str], *,
                        fixed: Mapping[str, tuple[Demand, str]] | None = None,
                        vnetworks: Mapping[str, VNetwork] | None = None, method: str = "auto",
                        time_limit: float = 10.0) -> Placement:

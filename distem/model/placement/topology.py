@@ -90,7 +90,7 @@ def _edge(u: str, v: str, attrs: Mapping[str, Any]) -> dict[str, Any]:
     return {"capacity_bps": None if rate is None else parse_rate(rate, f"topology link {u}--{v} bandwidth")}
 
 
-def physical_topology(graph: nx.Graph) -> nx.Graph:
+def physical_topology(graph: nx.Graph[str]) -> nx.Graph[str]:
     """A validated copy of ``graph``, attributes parsed (see the module doc), nodes and links in name order.
 
     Raises:
@@ -99,7 +99,7 @@ def physical_topology(graph: nx.Graph) -> nx.Graph:
     if graph.is_multigraph():
         raise ValidationError("physical topology", "parallel links",
                               "give one link per pair of nodes, with their total bandwidth")
-    topo = nx.Graph()
+    topo: nx.Graph[str] = nx.Graph()
     for name in sorted(graph.nodes, key=str):
         if not isinstance(name, str) or not name:
             raise ValidationError("topology node name", name, "expected a non-empty string")
@@ -118,15 +118,15 @@ def physical_topology(graph: nx.Graph) -> nx.Graph:
     return topo
 
 
-def topology_hosts(topology: nx.Graph) -> list[str]:
+def topology_hosts(topology: nx.Graph[str]) -> list[str]:
     """The pnodes of a topology, in name order."""
-    return sorted(n for n, kind in topology.nodes(data="kind") if kind == "pnode")
+    return sorted(n for n, data in topology.nodes(data=True) if data.get("kind") == "pnode")
 
 
 def star_topology(pnodes: Mapping[str, tuple[int | None, int | None]], link_bps: int | None = DEFAULT_LINK_BPS,
-                  switch: str = "switch") -> nx.Graph:
+                  switch: str = "switch") -> nx.Graph[str]:
     """Pnodes ``{name: (cores, memory bytes)}`` joined by one switch (no switch for a single pnode)."""
-    graph = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     for name, (cores, memory) in pnodes.items():
         graph.add_node(name, kind="pnode", cores=cores, memory_bytes=memory)
     if len(pnodes) > 1:
@@ -137,7 +137,7 @@ def star_topology(pnodes: Mapping[str, tuple[int | None, int | None]], link_bps:
     return physical_topology(graph)
 
 
-def topology_from_data(data: object, field: str = "physical topology") -> nx.Graph:
+def topology_from_data(data: object, field: str = "physical topology") -> nx.Graph[str]:
     """The YAML form:
 
         pnodes:   [{name: p1, ip: 10.0.0.1, cpu: 16, memory: 64G}, ...]
@@ -149,7 +149,7 @@ def topology_from_data(data: object, field: str = "physical topology") -> nx.Gra
     unknown = sorted(set(data) - {"pnodes", "switches", "links"})
     if unknown:
         raise ValidationError(field, unknown[0], "unknown key; allowed: pnodes, switches, links")
-    graph = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     for i, entry in enumerate(_list(f"{field}.pnodes", data.get("pnodes"))):
         if not isinstance(entry, Mapping) or "name" not in entry:
             raise ValidationError(f"{field}.pnodes[{i}]", entry, "expected {name: ..., ip: ..., cpu: N, memory: SIZE}")
@@ -175,7 +175,7 @@ def _list(field: str, value: object) -> list[Any]:
     return list(value)
 
 
-def bind_topology(topology: nx.Graph, addresses: Mapping[str, Iterable[str]]) -> nx.Graph:
+def bind_topology(topology: nx.Graph[str], addresses: Mapping[str, Iterable[str]]) -> nx.Graph[str]:
     """Rename each pnode of ``topology`` to the platform pnode it is, matched by its ``ip`` or its name
     against ``addresses`` ({pnode name: names and addresses it answers to}).
 
