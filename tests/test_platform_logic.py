@@ -91,3 +91,14 @@ def test_bad_input_is_refused_before_any_pnode_is_called(two):
     with pytest.raises(ValidationError):
         p.set_peers_latencies(["x"], [[0, 1]])
     assert {name: len(s.calls) for name, s in p.sessions.items()} == before
+
+
+def test_a_speed_in_mhz_becomes_a_ratio_on_the_pnode_chosen(two):
+    """Parsed once into a CpuSpec; the pnode's cpufreq maximum makes it a ratio (none: refused)."""
+    p, image = two
+    p.model.learn_pnode("a", {**p.sessions["a"].facts, "max_mhz": 2400})
+    desc = {"host": "a", "vfilesystem": {"image": image}, "vcpu": {"corenb": 1, "val": 1200, "unit": "mhz"}}
+    assert p.vnode_create("fast", desc)["vcpu"]["val"] == 0.5
+    with pytest.raises(ValidationError, match="pnode b exposes no cpufreq maximum frequency"):
+        p.vnode_create("slow", {**desc, "host": "b"})
+    assert "slow" not in p.model.vnodes

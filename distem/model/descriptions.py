@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ValidationError
 from .entities import FilesystemMode, NetworkType, SSHKey, VFilesystem
 from .links import LinkLimits, parse_limits
-from .resources import parse_vcpu_desc, parse_vio, parse_vmem
+from .resources import CpuSpec, VIo, VMem, parse_cpu_spec, parse_vio, parse_vmem
 from .names import check_iface_name, check_name
 
 _VNODE_KEYS = {"host", "vfilesystem", "vifaces", "mode", "status", "ssh_key", "vcpu", "vmem"}
@@ -45,11 +45,12 @@ class VNodeRequest:
     ifaces: tuple[IfaceRequest, ...]
     ssh_key: SSHKey
     gateway: bool = False
-    # Resource limits as given: checked against the chosen pnode (MHz needs its cpufreq; each limit
-    # goes through the cgroup hierarchy the pnode has its controller on; devices must exist there).
-    vcpu: Mapping[str, Any] | None = None
-    vmem: Mapping[str, Any] | None = None
-    vio: Mapping[str, Any] | None = None
+    # Resource limits, parsed; what depends on the pnode is settled when it is chosen (``on``): MHz
+    # needs its cpufreq, each limit goes through the hierarchy it has the controller on (0 until then),
+    # throttled devices must exist there.
+    vcpu: CpuSpec | None = None
+    vmem: VMem | None = None
+    vio: VIo | None = None
 
 
 def _mapping(field: str, value: object) -> Mapping[str, Any]:
@@ -162,12 +163,7 @@ def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequ
     mode = desc.get("mode")
     if mode not in (None, "gateway", "normal"):
         raise ValidationError(f"{name}.mode", mode, "expected 'gateway' or 'normal'")
-    # The shapes now; against the pnode when it is chosen.
-    vcpu, vmem = desc.get("vcpu"), desc.get("vmem")
     vio = _mapping(f"{name}.vfilesystem", desc.get("vfilesystem")).get("disk_throttling")
-    parse_vcpu_desc(f"{name}.vcpu", vcpu, max_mhz=1)
-    parse_vmem(f"{name}.vmem", vmem)
-    parse_vio(f"{name}.vfilesystem.disk_throttling", vio)
     key = _mapping("ssh_key", ssh_key if ssh_key is not None else desc.get("ssh_key"))
     _known_keys("ssh_key", key, {"public", "private"})
     return VNodeRequest(
@@ -177,9 +173,9 @@ def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequ
         ifaces=ifaces,
         ssh_key=SSHKey(public=key.get("public"), private=key.get("private")),
         gateway=mode == "gateway",
-        vcpu=vcpu,
-        vmem=vmem,
-        vio=vio,
+        vcpu=parse_cpu_spec(f"{name}.vcpu", desc.get("vcpu")),
+        vmem=parse_vmem(f"{name}.vmem", desc.get("vmem")),
+        vio=parse_vio(f"{name}.vfilesystem.disk_throttling", vio),
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import AlreadyExistsError, NotFoundError, ValidationError
 from .descriptions import VNodeRequest
 from .entities import INIT, NetworkType, PNode, VIface, VNetwork, VNode
-from .resources import VCpu, describe_cgroups, parse_vcpu_desc, parse_vio, parse_vmem
+from .resources import VCpu, describe_cgroups
 from .names import check_cgroup_parent, check_name, check_platform_id, mac_address
 from .routes import RoutingState, VRoute, VRoutes, check_vroute, choose, refresh, routing_state, with_complete
 
@@ -136,12 +136,13 @@ class PlatformModel:
                 mac=ireq.mac or mac_address(self.platform_id, req.name, ireq.name),
             ))
         pnode = self.pnodes[host]
-        vcpu = parse_vcpu_desc(f"{req.name}.vcpu", req.vcpu, pnode.max_mhz, host)
+        vcpu = req.vcpu.on(f"{req.name}.vcpu", pnode.max_mhz, host) if req.vcpu else None
         vnode = VNode(name=req.name, index=self._next_vnode, host=host, filesystem=req.filesystem,
                       ifaces=tuple(ifaces), ssh_key=req.ssh_key, gateway=req.gateway, vcpu=vcpu,
                       cpuset=self.assign_cores(host, vcpu, req.name) if vcpu else (),
-                      vmem=parse_vmem(f"{req.name}.vmem", req.vmem, pnode.cgroups, host),
-                      vio=parse_vio(f"{req.name}.vfilesystem.disk_throttling", req.vio, pnode.cgroups, host))
+                      vmem=req.vmem.on(f"{req.name}.vmem", pnode.cgroups, host) if req.vmem else None,
+                      vio=req.vio.on(f"{req.name}.vfilesystem.disk_throttling", pnode.cgroups, host) if req.vio
+                      else None)
         self._next_vnode += 1
         self.vnodes[vnode.name] = vnode
         self.status[vnode.name] = INIT

@@ -33,34 +33,65 @@ class VCpu:
         return None if self.ratio >= 1 else round(self.ratio * self.cores * CFS_PERIOD_US)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CpuSpec:
+    """Distem's vcpu as asked, checked: a speed in MHz becomes a ratio only on the pnode chosen."""
+
+    cores: int
+    value: float
+    unit: str  # "ratio" | "mhz"
+    exclusive: bool = False
+
+    def on(self, field: str, max_mhz: int | None, pnode: str = "") -> VCpu:
+        """On a pnode whose cores run at ``max_mhz`` at most (None: no cpufreq there).
+
+        Raises:
+            ValidationError: MHz on a pnode without cpufreq, or faster than its cores."""
+        if self.unit == "mhz":
+            if not max_mhz:
+                raise ValidationError(f"{field}.unit", self.unit, f"pnode {pnode} exposes no cpufreq maximum "
+                                      "frequency, so MHz cannot be converted; give a ratio instead (unit='ratio', "
+                                      "e.g. 0.5)")
+            ratio = self.value / max_mhz
+        else:
+            ratio = self.value
+        if ratio > 1:
+            raise ValidationError(f"{field}.val", self.value, "a vnode cannot run faster than the pnode's cores "
+                                  "(ratio <= 1)")
+        return VCpu(cores=self.cores, ratio=ratio, exclusive=self.exclusive)
+
+
+def cpu_spec(field: str, val: object, unit: object = "mhz", corenb: object = 1, exclusive: object = False) -> CpuSpec:
+    """Validate Distem's (val, unit, corenb, exclusive), the pnode aside.
+
+    Raises:
+        ValidationError: bad numbers or an unknown unit.
+    """
+    if not isinstance(corenb, int) or isinstance(corenb, bool) or corenb < 1:
+        raise ValidationError(f"{field}.corenb", corenb, "expected a whole number of cores, at least 1")
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not val > 0 or val == float("inf"):
+        raise ValidationError(f"{field}.val", val, "expected a positive number (a ratio or MHz)")
+    if not isinstance(exclusive, bool):
+        raise ValidationError(f"{field}.exclusive", exclusive, "expected true or false")
+    if unit not in ("ratio", "mhz"):
+        raise ValidationError(f"{field}.unit", unit, "expected 'mhz' or 'ratio'")
+    if unit == "ratio" and val > 1:
+        raise ValidationError(f"{field}.val", val, "a vnode cannot run faster than the pnode's cores (ratio <= 1)")
+    return CpuSpec(cores=corenb, value=float(val), unit=str(unit), exclusive=exclusive)
+
+
 def parse_vcpu(field: str, val: object, unit: object = "mhz", corenb: object = 1, exclusive: object = False,
                max_mhz: int | None = None, pnode: str = "") -> VCpu:
-    """Validate Distem's (val, unit, corenb); 'mhz' converts with the pnode's maximum frequency.
+    """Distem's (val, unit, corenb) on a pnode: 'mhz' converts with its maximum frequency.
 
     Raises:
         ValidationError: bad numbers, an unknown unit, or MHz on a pnode without cpufreq.
     """
-    if not isinstance(corenb, int) or isinstance(corenb, bool) or corenb < 1:
-        raise ValidationError(f"{field}.corenb", corenb, "expected a whole number of cores, at least 1")
-    if isinstance(val, bool) or not isinstance(val, (int, float)) or not val > 0:
-        raise ValidationError(f"{field}.val", val, "expected a positive number (a ratio or MHz)")
-    if not isinstance(exclusive, bool):
-        raise ValidationError(f"{field}.exclusive", exclusive, "expected true or false")
-    if unit == "ratio":
-        ratio = float(val)
-    elif unit == "mhz":
-        if not max_mhz:
-            raise ValidationError(f"{field}.unit", unit, f"pnode {pnode} exposes no cpufreq maximum frequency, so "
-                                  "MHz cannot be converted; give a ratio instead (unit='ratio', e.g. 0.5)")
-        ratio = float(val) / max_mhz
-    else:
-        raise ValidationError(f"{field}.unit", unit, "expected 'mhz' or 'ratio'")
-    if ratio > 1:
-        raise ValidationError(f"{field}.val", val, "a vnode cannot run faster than the pnode's cores (ratio <= 1)")
-    return VCpu(cores=corenb, ratio=ratio, exclusive=exclusive)
+    return cpu_spec(field, val, unit, corenb, exclusive).on(field, max_mhz, pnode)
 
 
-def parse_vcpu_desc(field: str, desc: object, max_mhz: int | None = None, pnode: str = "") -> VCpu | None:
+def parse_cpu_spec(field: str, desc: object) -> CpuSpec | None:
+    """Distem's ``vcpu`` dict: {'corenb': N, 'val': V, 'unit': 'ratio' | 'mhz', 'exclusive': bool}."""
     if desc is None:
         return None
     if not isinstance(desc, Mapping):
@@ -68,8 +99,14 @@ def parse_vcpu_desc(field: str, desc: object, max_mhz: int | None = None, pnode:
     unknown = sorted(set(desc) - {"corenb", "val", "unit", "exclusive"})
     if unknown:
         raise ValidationError(field, unknown[0], "unknown key; allowed: corenb, val, unit, exclusive")
-    return parse_vcpu(field, desc.get("val", 1), desc.get("unit", "ratio"), desc.get("corenb", 1),
-                      desc.get("exclusive", False), max_mhz, pnode)
+    return cpu_spec(field, desc.get("val", 1), desc.get("unit", "ratio"), desc.get("corenb", 1),
+                    desc.get("exclusive", False))
+
+
+def parse_vcpu_desc(field: str, desc: object, max_mhz: int | None = None, pnode: str = "") -> VCpu | None:
+    """Distem's ``vcpu`` dict on a pnode."""
+    spec = parse_cpu_spec(field, desc)
+    return spec.on(field, max_mhz, pnode) if spec else None
 
 
 # -- cgroup hierarchies -------------------------------------------------------------------
@@ -136,6 +173,19 @@ class VMem:
         return {"hierarchy": f"v{self.hierarchy}", hard_key: mb(self.hard), "soft_limit": mb(self.soft),
                 "swap": mb(self.swap)}
 
+    def on(self, field: str, cgroups: Mapping[str, int], pnode: str = "") -> VMem:
+        """On a pnode with these controllers: through the hierarchy it has memory on (0: not chosen yet).
+
+        Raises:
+            ValidationError: the pnode has no memory controller, or not on the hierarchy asked; swap
+                without memory on v1."""
+        asked = f"v{self.hierarchy}" if self.hierarchy else None
+        hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "memory", cgroups, pnode)
+        if hierarchy == 1 and self.swap is not None and self.hard is None:
+            raise ValidationError(f"{field}.swap", self.swap // 2**20, "cgroup v1 limits swap together with "
+                                  "memory (memory.memsw): give 'mem' too")
+        return replace(self, hierarchy=hierarchy)
+
 
 def parse_vmem(field: str, desc: object, cgroups: Mapping[str, int] | None = None, pnode: str = "",
                base: VMem | None = None) -> VMem | None:
@@ -154,7 +204,7 @@ def parse_vmem(field: str, desc: object, cgroups: Mapping[str, int] | None = Non
     if unknown:
         raise ValidationError(field, unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
     asked = desc.get("hierarchy", f"v{base.hierarchy}" if base else None)
-    hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "memory", cgroups, pnode)
+    hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "memory", None)  # the pnode's: in on()
     values = {"hard": base.hard, "soft": base.soft, "swap": base.swap} if base else {}
     for name, keys in _MEM_KEYS.items():
         for key in keys:
@@ -162,10 +212,8 @@ def parse_vmem(field: str, desc: object, cgroups: Mapping[str, int] | None = Non
                 values[name] = _limit(f"{field}.{key}", desc[key], parse_size)
     if values.get("hard") == 0:
         raise ValidationError(f"{field}.mem", 0, "a memory limit must be above 0 (or 'max')")
-    if hierarchy == 1 and values.get("swap") is not None and values.get("hard") is None:
-        raise ValidationError(f"{field}.swap", desc.get("swap"), "cgroup v1 limits swap together with memory "
-                              "(memory.memsw): give 'mem' too")
-    return VMem(hierarchy=hierarchy, **values)
+    vmem = VMem(hierarchy=hierarchy, **values)
+    return vmem if cgroups is None else vmem.on(field, cgroups, pnode)
 
 
 # -- disk IO ------------------------------------------------------------------------------
@@ -202,6 +250,11 @@ class VIo:
     def to_distem(self) -> dict[str, Any]:
         return {"hierarchy": f"v{self.hierarchy}", "limits": [limit.to_distem() for limit in self.limits]}
 
+    def on(self, field: str, cgroups: Mapping[str, int], pnode: str = "") -> VIo:
+        """On a pnode with these controllers: through the hierarchy it has io on (0: not chosen yet)."""
+        asked = f"v{self.hierarchy}" if self.hierarchy else None
+        return replace(self, hierarchy=resolve_hierarchy(f"{field}.hierarchy", asked, "io", cgroups, pnode))
+
 
 def _iops(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -225,7 +278,7 @@ def parse_vio(field: str, desc: object, cgroups: Mapping[str, int] | None = None
     if unknown:
         raise ValidationError(field, unknown[0], "unknown key; allowed: hierarchy, limits")
     asked = desc.get("hierarchy", f"v{base.hierarchy}" if base else None)
-    hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "io", cgroups, pnode)
+    hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "io", None)  # the pnode's: in on()
     entries = desc.get("limits", [])
     if not isinstance(entries, (list, tuple)):
         raise ValidationError(f"{field}.limits", entries, "expected a list of {'device': ..., ...}")
@@ -249,4 +302,5 @@ def parse_vio(field: str, desc: object, cgroups: Mapping[str, int] | None = None
                     raise ValidationError(f"{where}.{key}", entry[key], "a limit must be above 0 (or 'max')")
         old = limits.get(device, IoLimit(device=device))
         limits[device] = replace(old, **values)  # type: ignore[arg-type]  # mypy reads **values as the device too
-    return VIo(hierarchy=hierarchy, limits=tuple(limits.values()))
+    vio = VIo(hierarchy=hierarchy, limits=tuple(limits.values()))
+    return vio if cgroups is None else vio.on(field, cgroups, pnode)

@@ -18,7 +18,6 @@ from typing import Any
 from ...errors import ValidationError
 from ..descriptions import VNodeRequest, parse_vnode
 from ..entities import VNetwork, VNode
-from ..resources import parse_vmem
 
 __all__ = ["Demand", "demand_of_request", "demand_of_vnode", "request_for_placement"]
 
@@ -69,10 +68,8 @@ def _vnetwork_of(name: str | None, address: IPv4Interface | None, vnetworks: Map
 
 def demand_of_request(request: VNodeRequest, vnetworks: Mapping[str, VNetwork] | None = None) -> Demand:
     """The demand of a described vnode (``vnetworks`` resolves interfaces given by address only)."""
-    vcpu = request.vcpu or {}
-    vmem = parse_vmem(f"{request.name}.vmem", request.vmem)
-    return Demand(name=request.name, cores=int(vcpu.get("corenb", 1)),
-                  memory=(vmem.hard or 0) if vmem else 0,
+    return Demand(name=request.name, cores=request.vcpu.cores if request.vcpu else 1,
+                  memory=(request.vmem.hard or 0) if request.vmem else 0,
                   outputs=_outputs((_vnetwork_of(i.vnetwork, i.address, vnetworks or {}),
                                     (i.output.rate_bps or 0) if i.output else 0) for i in request.ifaces))
 
