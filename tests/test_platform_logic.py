@@ -102,3 +102,14 @@ def test_a_speed_in_mhz_becomes_a_ratio_on_the_pnode_chosen(two):
     with pytest.raises(ValidationError, match="pnode b exposes no cpufreq maximum frequency"):
         p.vnode_create("slow", {**desc, "host": "b"})
     assert "slow" not in p.model.vnodes
+
+
+def test_every_call_a_part_answers_is_one_of_that_part(two):
+    from distem.platform.platform import Platform, _By
+
+    p, _ = two
+    bound = {name: d for name, d in vars(Platform).items() if isinstance(d, _By)}
+    assert len(bound) > 10
+    for name, by in bound.items():
+        assert callable(getattr(p, name)), name
+        assert getattr(p, name).__self__ is getattr(p, by.part), name

@@ -58,14 +58,13 @@ DEFAULT_STATE_DIR = "/var/lib/distem"
 
 class _By:
     """A call of the platform answered by one of its parts: ``p.ping`` is ``p._measures.ping``, with
-    that method's signature and docstring."""
+    that method's signature and docstring (``name``: the part's, when it differs)."""
 
-    def __init__(self, part: str) -> None:
-        self.part = part
-        self.name = ""
+    def __init__(self, part: str, name: str = "") -> None:
+        self.part, self.name = part, name
 
     def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
+        self.name = self.name or name
 
     def __get__(self, platform: Platform | None, owner: type | None = None) -> Any:
         if platform is None:
@@ -222,7 +221,7 @@ class Platform:
     measure_latencies = _By("_measures")
     host_execute = _By("_measures")
     measure_throughput = _By("_measures")
-    install_images = _By("_images")
+    install_images = _By("_images", "install")
 
     # -- vnetworks (Distem) ------------------------------------------------------------
     def vnetwork_create(self, name: str, cidr: str | None = "", opts: dict[str, Any] | None = None) -> dict[str, Any]:
