@@ -25,6 +25,7 @@ import logging
 import os
 import secrets
 import shlex
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -332,8 +333,6 @@ class Platform:
         ``opts`` as in Distem: ``{'vnodes': [...], 'timeout': 600, 'port': 22}``; ``'port': None``
         waits for the vnodes to run only (images without sshd). True when all are ready in time.
         """
-        import time
-
         opts = dict(opts or {})
         unknown = set(opts) - {"vnodes", "timeout", "port"}
         if unknown:
