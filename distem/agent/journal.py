@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from typing import Any
 
 Entry = dict[str, Any]
@@ -25,6 +26,7 @@ class Journal:
     def __init__(self, path: str) -> None:
         self.path = path
         self._live: dict[str, Entry] = {}
+        self._lock = threading.Lock()  # the channel's requests and the timeline's events both write
         if os.path.exists(path):
             with open(path) as f:
                 for line in f:
@@ -43,21 +45,24 @@ class Journal:
 
     def add(self, kind: str, ident: str, owner: str, **data: Any) -> Entry:
         entry = {"kind": kind, "id": ident, "owner": owner, **data}
-        if key(entry) not in self._live:
-            self._file.write(json.dumps({"add": entry}) + "\n")
-            self._live[key(entry)] = entry
+        with self._lock:
+            if key(entry) not in self._live:
+                self._file.write(json.dumps({"add": entry}) + "\n")
+                self._live[key(entry)] = entry
         return entry
 
     def remove(self, entry: Entry) -> None:
-        if self._live.pop(key(entry), None) is not None:
-            self._file.write(json.dumps({"del": key(entry)}) + "\n")
+        with self._lock:
+            if self._live.pop(key(entry), None) is not None:
+                self._file.write(json.dumps({"del": key(entry)}) + "\n")
 
     def has(self, kind: str, ident: str) -> bool:
         return f"{kind}:{ident}" in self._live
 
     def entries(self, owner: str | None = None) -> list[Entry]:
         """Live entries in creation order, all or those of one owner."""
-        return [e for e in self._live.values() if owner is None or e["owner"] == owner]
+        with self._lock:
+            return [e for e in self._live.values() if owner is None or e["owner"] == owner]
 
     def sync(self) -> None:
         self._file.flush()

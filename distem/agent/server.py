@@ -17,6 +17,8 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,10 +29,14 @@ from . import cgroups, containers, facts, measure, undo, userspace, wire
 from .apply import Applier, OpFailed, images_missing, receive_image
 from .journal import Journal
 from .system import process_start_time
+from .timeline import Timeline
 
 PROTOCOL = 1
 log = logging.getLogger("distem.agent")
 Progress = Callable[[int, int], None]
+# What changes the pnode: run one at a time, whether from the channel or the timeline. The channel's
+# reads (fping, execute, ...) take no lock, so a measurement runs while the timeline changes links.
+CHANGES = frozenset({"apply", "undo_owner", "start", "stop", "freeze", "unfreeze", "netns_spawn", "image_receive"})
 
 
 class Agent:
@@ -53,6 +59,8 @@ class Agent:
         self.applier = Applier(self.journal, self.ipr, self.delay_lines,
                                lambda name: containers.init_pid(name, self.lxcpath))
         self.spawned: dict[int, subprocess.Popen[str]] = {}
+        self.lock = threading.Lock()
+        self.timeline = Timeline(self._timeline_run, self.lock)
         self.handlers: dict[str, Callable[..., Any]] = {
             "apply": self.apply, "undo_owner": self.undo_owner, "start": self.start, "stop": self.stop,
             "freeze": self.freeze, "unfreeze": self.unfreeze, "state": self.state,
@@ -61,7 +69,34 @@ class Agent:
             "block_devices": self.block_devices, "usage": self.usage,
             "images_missing": lambda progress, images: images_missing(images),
             "image_receive": lambda progress, target, data: receive_image(target, data),
+            "clock": lambda progress: time.time(),
+            "timeline_load": self.timeline_load,
+            "timeline_start": lambda progress, epoch: self.timeline.start(epoch),
+            "timeline_status": lambda progress: self.timeline.status(),
+            "timeline_stop": lambda progress: self.timeline.stop(),
         }
+
+    def _timeline_run(self, operation: str, kwargs: dict[str, Any]) -> Any:
+        result = self.handlers[operation](lambda done, total: None, **kwargs)
+        cgroups.enter(self.home)  # LXC moved us into a container's monitor cgroup
+        return result
+
+    def timeline_load(self, progress: Progress, entries: list[dict[str, Any]]) -> int:
+        """The platform's events on this pnode (see timeline.py); only changes, checked before any runs."""
+        for entry in entries:
+            for operation, kwargs in entry["requests"]:
+                if operation not in CHANGES:
+                    raise ValueError(f"event {entry['id']}: {operation!r} is not an operation a timeline runs")
+                for op in kwargs.get("ops", ()):
+                    problem = wire.check(op)
+                    if problem:
+                        raise ValueError(f"event {entry['id']}: {problem}")
+        if any(op["op"] == "delayline_set" for entry in entries for _, kwargs in entry["requests"]
+               for op in kwargs.get("ops", ())):
+            with self.lock:
+                self.delay_lines.ready()
+                cgroups.enter(self.home)
+        return self.timeline.load(entries)
 
     # -- handlers ----------------------------------------------------------------------
     def apply(self, progress: Progress, ops: list[dict[str, Any]]) -> int:
@@ -189,6 +224,7 @@ class Agent:
         return proc.returncode, out, err
 
     def close(self) -> dict[str, object]:
+        self.timeline.stop()  # nothing fires once the platform is being removed
         cgroups.enter(self.home)
         self.delay_lines.stop()  # our child: reaped here, so undo does not wait on a zombie
         self.ipr.close()
@@ -244,7 +280,12 @@ def serve(channel: Any) -> None:
             channel.send(("error", request_id, failure(KeyError(f"unknown operation {operation!r}"), operation)))
             continue
         try:
-            reply = ("ok", request_id, handler(progress, **kwargs))
+            if operation in CHANGES:
+                with agent.lock:
+                    reply = ("ok", request_id, handler(progress, **kwargs))
+                    cgroups.enter(agent.home)
+            else:
+                reply = ("ok", request_id, handler(progress, **kwargs))
         except Exception as exc:
             log.debug("operation %s failed", operation, exc_info=True)
             reply = ("error", request_id, failure(exc, operation))

@@ -93,6 +93,13 @@ class DelayLines:
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def ready(self) -> None:
+        """Running (started now if not): a timeline's first delay-line event must not wait ~0.1 s for it."""
+        if not self._alive():
+            if self.proc is not None:
+                self.stop()
+            self._start()
+
     def _start(self) -> None:
         """Start the process (from the agent's own cgroups: LXC may have moved the agent) and the chain."""
         path = os.path.join(self.root, "delayline.py")
@@ -173,10 +180,7 @@ class DelayLines:
             destinations: dict[str, int] | None = None) -> None:
         """Send ``device``'s ``direction`` through the delay line with ``limits`` (a LinkLimits as a dict)
         and, on output, the latency matrix's delay per destination address (us)."""
-        if not self._alive():
-            if self.proc is not None:
-                self.stop()  # it died: start another, with every setting replayed
-            self._start()
+        self.ready()  # if it died, another starts with every setting replayed
         lim: dict[str, Any] = {key: int(limits[key]) for key in ("delay_us", "jitter_us", "loss_ppm", "reorder_ppm")}
         if destinations:
             lim["destinations"] = destinations

@@ -8,6 +8,8 @@ never reused within a platform.
 
 from __future__ import annotations
 
+import copy
+
 from collections.abc import Mapping
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
@@ -197,6 +199,14 @@ class PlatformModel:
         """What placement and limits need to know of pnode ``name``, from its agent's facts."""
         self.pnodes[name] = replace(self.pnodes[name], cores=facts["cores"], memory=facts["memory"],
                                     max_mhz=facts["max_mhz"], cgroups=facts["cgroups"])
+
+    def snapshot(self) -> dict[str, Any]:
+        """A deep copy of the whole state, for ``restore``: the event engine rehearses a schedule on
+        the model itself, then puts it back."""
+        return copy.deepcopy(vars(self))
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        vars(self).update(copy.deepcopy(snapshot))
 
     def set_latencies(self, cells: Mapping[tuple[str, str], int]) -> None:
         """The latency matrix's cells (us; see matrix.py), as applied."""

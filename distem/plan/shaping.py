@@ -116,6 +116,25 @@ def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool 
 
 
 
+def direction_update(platform_id: str, vnode: VNode, index: int, direction: str, old: LinkLimits | None,
+                     new: LinkLimits | None, backend: Backend, table: Mapping[str, int]) -> list[Op] | None:
+    """The few operations that take one direction of interface ``index`` from ``old`` to ``new``
+    limits when its tc tree stays (a live change, an event); None when the whole shaping is needed:
+    a tree appears or goes, or (netem) the latency matrix's leaves on output must follow. ``table``:
+    the matrix's delays from this interface (the userspace delay line gets them with its output)."""
+    if not old or not new or (backend == "netem" and direction == "output" and table):
+        return None
+    owner = vnode_owner(vnode.name)
+    veth = veth_name(platform_id, vnode.index, index)
+    device = veth if direction == "input" else ifb_name(platform_id, vnode.index, index)
+    if backend == "netem":
+        return direction_ops(owner, device, new, backend)  # htb and netem replaced in place
+    ops = delay_line_ops(platform_id, owner, veth, direction, new, table if direction == "output" else None)
+    if (new.rate_bps, queue_limit(new)) != (old.rate_bps, queue_limit(old)):
+        ops += direction_ops(owner, device, new, backend)
+    return ops
+
+
 def check_limits(vnode: VNode, backend: Backend, facts: Mapping[str, Any]) -> list[str]:
     """Raise ValidationError for what ``vnode``'s pnode (its ``facts``) cannot emulate; the warnings
     where its userspace delay line may not keep up with the asked rate."""

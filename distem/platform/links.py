@@ -13,10 +13,11 @@ from dataclasses import replace
 from typing import Any
 
 from ..errors import AgentError, FidelityWarning, ValidationError
-from ..model import FROZEN, RUNNING, PlatformModel, VNode
+from ..model import FROZEN, RUNNING, PlatformModel, VIface, VNode
 from ..model.links import parse_limits
-from ..plan.matrix import destinations
-from ..plan.shaping import check_limits, vnode_shaping
+from ..plan.matrix import DeviceMatrix, destinations
+from ..plan.ops import Op
+from ..plan.shaping import check_limits, direction_update, vnode_shaping
 from .matrix import Matrix
 from .pool import PnodePool
 
@@ -43,11 +44,26 @@ class Links:
         self.check(updated)
         self.model.update_vnode(updated)
         if self.model.status[vnode] in (RUNNING, FROZEN):  # else applied at the next start
+            ops = self._update(updated, node.ifaces.index(old), old, new)
             try:
-                self.pool.call(node.host, "apply", ops=self.shaping([vnode])[vnode])  # clears too
+                self.pool.call(node.host, "apply", ops=ops if ops is not None else self.shaping([vnode])[vnode])
             except AgentError:
                 self.model.update_vnode(node)
                 raise
+
+    def _update(self, vnode: VNode, index: int, old: VIface, new: VIface) -> Wire | None:
+        """Only what changed on one interface, when its trees stay (None: the vnode's whole shaping)."""
+        table = self.matrix.applied.get((vnode.name, index), DeviceMatrix()).delays
+        ops: list[Op] = []
+        for direction in ("input", "output"):
+            before, after = getattr(old, direction), getattr(new, direction)
+            if before != after:
+                change = direction_update(self.model.platform_id, vnode, index, direction, before, after,
+                                          self.pool.backend(vnode.host), table)
+                if change is None:
+                    return None
+                ops += change
+        return [op.to_wire() for op in ops]
 
     def check(self, vnode: VNode) -> None:
         """Refuse, before any change, what this vnode's pnode cannot emulate; warn (FidelityWarning)

@@ -38,6 +38,7 @@ from ..model.names import vnode_cgroup
 from ..plan import PnodePaths
 from . import frames, html, info
 from .builders import VNetworkHandle, VNodeHandle
+from .events import Events
 from .image_cache import ImageCache
 from .links import Links
 from .matrix import Matrix
@@ -132,6 +133,8 @@ class Platform:
         self._vnodes = VNodes(self.model, self.pool, paths, self._images, self._links, self._matrix,
                               self._resources, self._routes)
         self._placement = Placement(self.model, self.pool, self._vnodes)
+        self._events = Events(self.model, self.pool, self._links, self._matrix, self._resources, self._vnodes,
+                              self._routes)
         log.info("platform %s on %s", self.id, ", ".join(self.pool.sessions))
 
     @classmethod
@@ -162,9 +165,14 @@ class Platform:
         """How this pnode delays packets: its kernel's netem, or the userspace delay line."""
         return self.pool.backend(pnode)
 
-    def _check_open(self) -> None:
+    def _check_open(self, changes: bool = True) -> None:
+        """``changes``: the call changes the platform, which a running event schedule forbids (its
+        operations were prepared from the platform as it was)."""
         if self.pool.closed:
             raise ValidationError("platform", self.id, "the platform is closed; create a new Platform")
+        if changes and self._events.running():
+            raise ValidationError("platform", self.id, "an event schedule is running; wait for its end "
+                                  "(p.events_wait()) or stop it (p.event_manager_stop()) before changing the platform")
 
     # -- the pythonic surface -------------------------------------------------------
     def vnetwork(self, name: str, cidr: str | None = None, *, network_type: str = "classical",
@@ -202,7 +210,7 @@ class Platform:
     def execute(self, command: Argv, vnodes: Iterable[str] | None = None,
                 timeout: float | None = None) -> pd.DataFrame:
         """Run ``command`` in each vnode (all running ones by default); one row per vnode, never raises on exit status."""
-        self._check_open()
+        self._check_open(changes=False)
         names = list(vnodes) if vnodes is not None else self._vnodes.running()
         results = self._vnodes.execute(names, command, timeout)
         return pd.DataFrame([{"vnode": n, "status": r[0], "stdout": r[1], "stderr": r[2]} for n, r in results.items()],
@@ -210,7 +218,7 @@ class Platform:
 
     def check(self, name: str, command: Argv, timeout: float | None = None) -> str:
         """Run ``command`` in vnode ``name``; its stdout, or CommandError on a non-zero status."""
-        self._check_open()
+        self._check_open(changes=False)
         status, out, err = self._vnodes.execute([name], command, timeout)[name]
         if status != 0:
             text = command if isinstance(command, str) else shlex.join(command)
@@ -320,7 +328,7 @@ class Platform:
     def vnodes_execute(self, names: Sequence[str], command: str | Sequence[str],
                        timeout: float | None = None) -> dict[str, str]:
         """Run ``command`` in every vnode of ``names`` at once; output per vnode (CommandError on the first failure)."""
-        self._check_open()
+        self._check_open(changes=False)
         results = self._vnodes.execute(list(names), command, timeout)
         for name, (status, out, err) in results.items():
             if status != 0:
@@ -536,6 +544,33 @@ class Platform:
             handle._desc = desc
             handles.append(handle)
         return handles
+
+    # -- events over time (Events) ----------------------------------------------------------
+    event_trace_add = _By("_events")
+    event_trace_string_add = _By("_events")
+    event_trace_file_add = _By("_events")
+    event_random_add = _By("_events")
+    at = _By("_events")
+    churn = _By("_events")
+    plot_events = _By("_events")
+    events_wait = _By("_events", "wait")
+
+    def event_manager_start(self, duration: float | None = None) -> None:
+        self._check_open(changes=False)
+        self._events.event_manager_start(duration)
+
+    def event_manager_stop(self) -> None:
+        self._check_open(changes=False)
+        self._events.event_manager_stop()
+
+    event_manager_start.__doc__ = Events.event_manager_start.__doc__
+    event_manager_stop.__doc__ = Events.event_manager_stop.__doc__
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every event of the last run (planned, applied, skew, resource, type, value, outcome), or of
+        the schedule before it starts; ``.attrs`` holds the start instant and the pnodes' clock offsets."""
+        return self._events.frame
 
     # -- state as DataFrames ----------------------------------------------------------
     @property

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -16,6 +17,28 @@ from .session import PnodeSession
 
 log = logging.getLogger(__name__)
 Calls = dict[str, tuple[str, dict[str, Any]]]  # pnode -> (agent operation, its arguments)
+Request = tuple[str, dict[str, Any]]  # an agent operation and its arguments
+# What changes a pnode. In a rehearsal these are recorded, not sent, and answered as if done.
+CHANGES: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "apply": lambda kw: len(kw["ops"]), "undo_owner": lambda kw: [],
+    **{action: lambda kw: {n: {"ok": True, "value": None} for n in kw["names"]}
+       for action in ("start", "stop", "freeze", "unfreeze")},
+}
+
+
+class Rehearsal:
+    """The requests that would have changed pnodes, in order, by pnode (``PnodePool.rehearsal``)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Request]] = []
+
+    def take(self) -> dict[str, list[Request]]:
+        """What was recorded since the last take, by pnode."""
+        out: dict[str, list[Request]] = defaultdict(list)
+        for pnode, request in self.sent:
+            out[pnode].append(request)
+        self.sent = []
+        return dict(out)
 
 
 class PnodePool:
@@ -30,6 +53,7 @@ class PnodePool:
         self.progress = progress
         self.sessions: dict[str, Any] = {}  # PnodeSession, or what ``session_class`` makes
         self.closed = False
+        self._rehearsal: Rehearsal | None = None
         with ThreadPoolExecutor(len(nodes)) as pool:
             futures = {p.name: pool.submit(session_class, p, platform_id) for p in nodes}
         errors = []
@@ -59,8 +83,21 @@ class PnodePool:
             model.learn_pnode(name, session.facts)
 
     # -- calling -----------------------------------------------------------------------------
-    def call(self, pnode: str, operation: str, **kwargs: Any) -> Any:
-        return self.sessions[pnode].call(operation, **kwargs)
+    @contextmanager
+    def rehearsal(self) -> Iterator[Rehearsal]:
+        """Within it, what would change a pnode is recorded instead of sent (reads still go): the
+        parts' own calls tell the event engine what each event sends, and check it."""
+        self._rehearsal = Rehearsal()
+        try:
+            yield self._rehearsal
+        finally:
+            self._rehearsal = None
+
+    def call(self, pnode: str, operation: str, progress: Any = None, **kwargs: Any) -> Any:
+        if self._rehearsal is not None and operation in CHANGES:
+            self._rehearsal.sent.append((pnode, (operation, kwargs)))
+            return CHANGES[operation](kwargs)
+        return self.sessions[pnode].call(operation, progress=progress, **kwargs)
 
     def on_each(self, calls: Calls, label: str | None = None,
                 total: int = 0) -> tuple[dict[str, Any], list[AgentError]]:
@@ -70,7 +107,7 @@ class PnodePool:
         with Progress(label or "", total, self.progress if label else False) as bar:
             def run(pnode: str) -> Any:
                 operation, kwargs = calls[pnode]
-                return self.sessions[pnode].call(operation, progress=bar.for_pnode(pnode), **kwargs)
+                return self.call(pnode, operation, progress=bar.for_pnode(pnode), **kwargs)
 
             with ThreadPoolExecutor(len(calls)) as pool:
                 futures = {p: pool.submit(run, p) for p in calls}

@@ -1,0 +1,87 @@
+"""A platform's events on this pnode: requests prepared by the controller, each run at its instant.
+
+The controller sends the whole timeline ahead (``load``), then one start instant on this pnode's
+clock (``start``). A thread sleeps to each entry's instant and runs its requests through the
+agent's own handlers, holding the agent's lock (the channel's changes take it too), so a busy
+notebook or a slow gateway shifts nothing. Each entry's outcome is recorded; a failure is that
+entry's, and the rest go on. ``stop`` (and the agent's close) ends the thread: nothing fires after.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+Run = Callable[[str, dict[str, Any]], Any]  # (operation, kwargs) -> result, or raises
+
+
+class Timeline:
+    def __init__(self, run: Run, lock: threading.Lock) -> None:
+        self.run, self.lock = run, lock
+        self.entries: list[dict[str, Any]] = []
+        self.records: list[dict[str, Any]] = []
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.epoch = 0.0
+
+    def load(self, entries: list[dict[str, Any]]) -> int:
+        """``entries``: ``{"id", "at" (s from the start), "requests": [(operation, kwargs), ...]}``."""
+        self.stop()
+        self.entries = sorted(entries, key=lambda e: (e["at"], e["id"]))
+        self.records = []
+        return len(self.entries)
+
+    def start(self, epoch: float) -> float:
+        """Run the loaded entries from ``epoch`` (this pnode's ``time.time()``); the time now."""
+        if self.thread is not None:
+            raise RuntimeError("a timeline is already running here; stop it first")
+        self.stopping.clear()
+        self.epoch = epoch
+        origin = time.monotonic() + (epoch - time.time())  # sleeps follow the monotonic clock
+        self.thread = threading.Thread(target=self._serve, args=(origin,), name="distem-timeline", daemon=True)
+        self.thread.start()
+        return time.time()
+
+    def _serve(self, origin: float) -> None:
+        for entry in self.entries:
+            wait = origin + entry["at"] - time.monotonic()
+            if wait > 0 and self.stopping.wait(wait):
+                return
+            if self.stopping.is_set():
+                return
+            with self.lock:
+                began = time.time()
+                try:
+                    for operation, kwargs in entry["requests"]:
+                        _raise_failures(operation, self.run(operation, kwargs))
+                    outcome, message = "ok", ""
+                except Exception as exc:
+                    outcome, message = "error", f"{type(exc).__name__}: {exc}"
+                done = time.time()
+            self.records.append({"id": entry["id"], "began": began - self.epoch, "applied": done - self.epoch,
+                                 "outcome": outcome, "message": message})
+
+    def status(self) -> dict[str, Any]:
+        return {"records": list(self.records), "pending": len(self.entries) - len(self.records),
+                "running": self.thread is not None and self.thread.is_alive()}
+
+    def stop(self) -> dict[str, Any]:
+        """End the thread (an entry being applied finishes first); what was applied."""
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        status = self.status()
+        self.entries = self.entries[:len(self.records)]
+        return status
+
+
+def _raise_failures(operation: str, result: Any) -> None:
+    """Start, stop, freeze... answer per vnode: a vnode's failure fails the entry."""
+    if isinstance(result, dict):
+        failed = [f"{name}: {r['failure']['message']}" for name, r in result.items()
+                  if isinstance(r, dict) and r.get("ok") is False]
+        if failed:
+            raise RuntimeError(f"{operation}: {'; '.join(failed)}")

@@ -1,0 +1,158 @@
+"""Events over time on this host (the userspace delay line): effects measured with ping from inside
+the vnodes, at the planned instants; bad schedules refused whole; stopping ends every timeline."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+
+import pytest
+
+import distem
+from distem.errors import ValidationError
+
+pytestmark = pytest.mark.root
+
+STEP_MS = 50  # a change must show within this of its planned instant (the issue's bound)
+SLACK_MS = 0.5  # a held RTT's median vs the asked delay (the delay line's 0.3 ms, plus the base RTT)
+REPLY = re.compile(r"^\[(?P<ts>[\d.]+)\] \S+ : \[\d+\], \d+ bytes, (?P<rtt>[\d.]+) ms")
+
+
+@pytest.fixture(scope="module")
+def pair(state_dir, busybox):
+    p = distem.Platform(state_dir=state_dir, progress=False)
+    try:
+        p.vnetwork("vnet", "10.144.0.0/24")
+        p.vnode("a").image(busybox).iface("if0", "vnet")
+        p.vnode("b").image(busybox).iface("if0", "vnet")
+        p.deploy()
+        assert p.wait_vnodes({"port": None, "timeout": 30})
+        p.ping("a", "b", count=50)  # ARP resolved and the path warm before any schedule starts
+        yield p
+    finally:
+        p.close()
+
+
+def _ping(p, seconds: float) -> list[tuple[float, float]]:
+    """(send time in s from the schedule's start, RTT ms) of each reply of a 10 ms fping a -> b."""
+    status, out, err = p.pool.call("local", "netns_run", name="a", timeout=seconds + 10,
+                                   argv=["fping", "-D", "-C", str(int(seconds * 100)), "-p", "10", "-i", "1", "-t", "2000",
+                                         "10.144.0.2"])
+    epoch = p._events.epoch or 0.0
+    replies = []
+    for line in out.splitlines():
+        match = REPLY.match(line)
+        if match:
+            rtt = float(match["rtt"])
+            replies.append((float(match["ts"]) - rtt / 1000 - epoch, rtt))
+    return replies
+
+
+def first_after(replies, since: float, test) -> float:
+    return next(sent for sent, rtt in replies if sent >= since and test(rtt))
+
+
+def held(replies, start: float, end: float) -> float:
+    return statistics.median(rtt for sent, rtt in replies if start <= sent < end)
+
+
+def test_a_latency_trace_steps_at_its_instants_and_holds(pair):
+    """10 -> 40 -> 10 ms on a's output at t = 1 s and 2.5 s, seen by a 10 ms ping."""
+    pair.event_trace_add({"type": "viface", "vnodename": "a", "vifacename": "if0", "viface_direction": "output"},
+                         "latency", {0: 10, 1: 40, 2.5: 10})
+    pair.event_manager_start()
+    try:
+        replies = _ping(pair, 3.6)
+        events = pair.events_wait(timeout=10)
+    finally:
+        pair.event_manager_stop()
+    assert list(events.outcome) == ["ok"] * 3, events.message.tolist()
+    up = first_after(replies, 0.5, lambda rtt: rtt > 25)
+    down = first_after(replies, up, lambda rtt: rtt < 25)
+    assert abs(up - 1.0) * 1000 <= STEP_MS, f"40 ms began at {up:.3f} s"
+    assert abs(down - 2.5) * 1000 <= STEP_MS, f"10 ms came back at {down:.3f} s"
+    assert held(replies, 0.1, 0.95) == pytest.approx(10, abs=SLACK_MS)
+    assert held(replies, 1.05, 2.45) == pytest.approx(40, abs=SLACK_MS)
+    assert held(replies, 2.55, 3.4) == pytest.approx(10, abs=SLACK_MS)
+    assert events.skew_ms.abs().max() < STEP_MS
+    assert pair.model.vnode("a").iface("if0").output.delay_us == 10_000  # the model took the run in
+    pair.voutput_update("a", "if0", {"latency": "0ms"})
+
+
+def test_churn_takes_a_vnode_down_and_back_at_its_instants(pair):
+    """Down at 1 s, up at 3 s: the pinger's replies stop at 1 s and resume once b has booted."""
+    pair.at(1).down("b")
+    pair.at(3).up("b")
+    pair.event_manager_start()
+    try:
+        replies = _ping(pair, 5)
+        events = pair.events_wait(timeout=10).set_index("value")
+    finally:
+        pair.event_manager_stop()
+    assert list(events.outcome) == ["ok", "ok"], events.message.tolist()
+    last_before = max(sent for sent, _ in replies if sent < 2)
+    back = min(sent for sent, _ in replies if sent > 2)
+    boot = events.loc["up", "took_ms"] / 1000
+    assert 1.0 - STEP_MS / 1000 <= last_before <= 1.0 + STEP_MS / 1000, f"last reply sent at {last_before:.3f} s"
+    assert 3.0 <= back <= events.loc["up", "applied_s"] + 1.0, f"back at {back:.3f} s, b booted in {boot:.3f} s"
+    assert pair.model.status["b"] == "RUNNING"
+
+
+def test_a_bad_schedule_is_refused_whole_before_anything_runs(pair):
+    before = pair.model.vnode("a")
+    pair.at(1).latency("a", "if0", "20ms")
+    pair.at(2).latency("nosuch", "if0", "20ms")
+    with pytest.raises(ValidationError, match=r"event 1.*nosuch"):
+        pair.event_manager_start()
+    pair.event_manager_stop()
+    pair.at(1).latency("a", "if0", "20ms", direction="output")
+    pair.at(1).latency("a", "if0", "30ms", direction="output")
+    with pytest.raises(ValidationError, match="contradicts"):
+        pair.event_manager_start()
+    pair.event_manager_stop()
+    pair.at(1).down("b")
+    pair.at(2).down("b")
+    with pytest.raises(ValidationError, match=r"event 1: .*is DOWN then"):
+        pair.event_manager_start()
+    pair.event_manager_stop()
+    assert pair.model.vnode("a") == before and pair.model.status["b"] == "RUNNING"
+    assert pair._events.run is None or pair._events.run.finished
+    assert held(_ping(pair, 0.2), 0, 1e9) < 1  # nothing was applied
+
+
+def test_stopping_mid_run_leaves_nothing_firing_later(pair):
+    pair.at(0.5).latency("a", "if0", "20ms", direction="output")
+    pair.at(2).latency("a", "if0", "60ms", direction="output")
+    pair.event_manager_start()
+    time.sleep(1)
+    with pytest.raises(ValidationError, match="event schedule is running"):
+        pair.voutput_update("a", "if0", {"latency": "1ms"})
+    pair.event_manager_stop()
+    events = pair.events
+    assert list(events.outcome) == ["ok", "not applied"]
+    time.sleep(1.5)  # past the second event's instant
+    assert held(_ping(pair, 0.2), 0, 1e9) == pytest.approx(20, abs=SLACK_MS)
+    assert pair.model.vnode("a").iface("if0").output.delay_us == 20_000
+    pair.voutput_update("a", "if0", {"latency": "0ms"})
+
+
+def test_relative_changes_and_a_seeded_random_source(pair):
+    pair.at(0.2).latency("a", "if0", "10ms", direction="output")
+    pair.at(0.4).latency("a", "if0", "+5ms", direction="output")
+    pair.at(0.6).latency("a", "if0", "200%", direction="output")
+    generator = {"date": {"distribution": "uniform", "min": 0.1, "max": 0.2},
+                 "value": {"distribution": "uniform", "min": 1, "max": 5}}
+    seed = pair.event_random_add({"type": "viface", "vnodename": "b", "vifacename": "if0",
+                                  "viface_direction": "output"}, "loss", generator, seed=11, until=1.5)
+    planned = pair.events
+    assert seed == 11 and (planned.source == "random seed=11").sum() >= 7
+    assert planned.equals(pair.events)  # the same seed, the same schedule
+    pair.event_manager_start()
+    events = pair.events_wait(timeout=10)
+    pair.event_manager_stop()
+    assert (events.outcome == "ok").all(), events.message.tolist()
+    assert pair.model.vnode("a").iface("if0").output.delay_us == 30_000
+    assert held(_ping(pair, 0.2), 0, 1e9) == pytest.approx(30, abs=SLACK_MS)
+    pair.voutput_update("a", "if0", {"latency": "0ms"})
+    pair.voutput_update("b", "if0", {"loss": 0})
