@@ -198,9 +198,13 @@ class PlatformModel:
         self.pnodes[name] = replace(self.pnodes[name], cores=facts["cores"], memory=facts["memory"],
                                     max_mhz=facts["max_mhz"], cgroups=facts["cgroups"])
 
-    def set_latencies(self, cells: Mapping[tuple[str, str], int]) -> None:
-        """The latency matrix's cells (us; see matrix.py), as applied."""
-        self.latencies = {pair: us for pair, us in cells.items() if us}
+    def update_latencies(self, cells: Mapping[tuple[str, str], int]) -> None:
+        """These cells of the latency matrix (us; see matrix.py; 0 clears one), as applied; the others stay."""
+        for pair, us in cells.items():
+            if us:
+                self.latencies[pair] = us
+            else:
+                self.latencies.pop(pair, None)
 
     def restore_vroutes(self, vroutes: VRoutes) -> None:
         """The routes as they were before a change the pnodes refused."""
