@@ -3,13 +3,16 @@
 one linear list), and the per-packet cost (RTT a -> b with 10 vs 1,000 destinations installed in
 a's table).
 
-    .venv/bin/python benchmarks/matrix.py      -> benchmarks/results/matrix.md (and .csv)
+    .venv/bin/python benchmarks/matrix.py           -> benchmarks/results/matrix.md (and .csv)
+    .venv/bin/python benchmarks/matrix.py one-cell  -> the controller's rows alone, printed (no root, seconds)
 
 Two kernels. This host's (no sch_netem): the same netlink batches as the platform sends with netem,
 planned by plan/matrix.py and sent by agent/matrix.py called in this process, but with pfifo leaves
 (it times the netlink/tc cost on a real kernel, not delay fidelity), the baseline with pfifo leaves
 too, and the userspace delay line that this host really uses for the matrix (``p.latencies = df``).
 The UML guest's (sch_netem): the platform's own path, ``p.latencies = df``, netem leaves.
+On neither: the controller's part of a one-cell change (planning and checking the ops) at N = 10,
+100, 300, on fake pnodes (distem.testing.fake), for an event engine that sends thousands of them.
 
 The baseline is timed on BASELINE_SOURCES source vnodes and scaled to N (each source costs the
 same: N-1 filters and one class and leaf per distinct delay); the row says so. The machine is
@@ -24,6 +27,7 @@ import os
 import random
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -44,9 +48,11 @@ from distem.model.names import ifb_name, link_alias, veth_name
 from distem.plan.matrix import DeviceMatrix, allocate, destinations, device_plan
 from distem.plan.ops import IfbCreate, RedirectIngress, ShapingClear
 from distem.plan.shaping import delay_line_ops, direction_ops
+from distem.testing.fake import fake_platform
 from guest import host_and_guest
 
 SIZES = (10, 50, 100, 200)
+ONE_CELL_SIZES, ONE_CELL_TAKES = (10, 100, 300), 20
 BASELINE_SOURCES = {"host": 10, "guest": 2}  # a tc process costs ~4.4 ms on the host, ~0.2 s in the guest
 REPEATS = {"host": 3, "guest": 1}  # takes of each of our apply timings (N = 200 takes minutes in the guest)
 PROBES, ROUNDS = 1000, 4  # per-packet rows: fping probes 1 ms apart, per configuration and round
@@ -227,6 +233,42 @@ def apply_rows(part: str) -> list[dict]:
     return rows
 
 
+def one_cell_rows() -> list[dict]:
+    """One changed cell of a full random matrix, on N started vnodes spread over 3 fake pnodes:
+    what the controller does (validate, plan, check each op against the wire), nothing applied."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="distem-bench-") as tmp:
+        image = os.path.join(tmp, "image.tar")
+        with open(image, "wb") as out:
+            out.write(b"the fake agent does not extract")
+        for n in ONE_CELL_SIZES:
+            names = [f"n{i}" for i in range(n)]
+            p = fake_platform(["a", "b", "c"])
+            try:
+                p.vnetwork("vnet", "10.144.0.0/16")
+                for i, name in enumerate(names):
+                    p.vnode(name).image(image).iface("if0", "vnet").host("abc"[i % 3])
+                p.deploy()
+                rng = random.Random(n)
+                matrix = [[0 if i == j else rng.randint(10, 59) for j in range(n)] for i in range(n)]
+                whole = timed(lambda: setattr(p, "latencies", frame(names, matrix)))[0]
+                cells = [timed(lambda: p._matrix.set_cells({("n0", "n1"): 1000 * (60 + take % 2)}))[0]
+                         for take in range(ONE_CELL_TAKES)]
+                frames = []
+                for take in range(ONE_CELL_TAKES):
+                    matrix[0][1] = 60 + take % 2
+                    frames.append(timed(lambda: setattr(p, "latencies", frame(names, matrix)))[0])
+            finally:
+                p.close()
+            rows.append(row := {"kernel": "controller (fake pnodes)", "leaves": "", "measure": f"1 cell changed, N={n}",
+                                "ours": f"{min(cells) * 1000:.1f} ms (median {statistics.median(cells) * 1000:.1f})",
+                                "distem-like": "", "ratio": "",
+                                "note": f"Matrix.set_cells, planning only, best of {ONE_CELL_TAKES}; p.latencies = df "
+                                        f"(the N x N frame parsed too): {min(frames):.3f} s; whole matrix: {whole:.3f} s"})
+            print("row", row, flush=True)
+    return rows
+
+
 # -- per packet --------------------------------------------------------------------------------
 def probe(p: distem.Platform) -> list[float]:
     return list(p.ping("a", "b", count=PROBES, interval_ms=1).dropna())
@@ -290,8 +332,11 @@ def per_packet_rows(part: str) -> list[dict]:
 
 
 def measure(part: str) -> list[dict]:
-    return apply_rows(part) + per_packet_rows(part)
+    return apply_rows(part) + per_packet_rows(part) + (one_cell_rows() if part == "host" else [])
 
 
 if __name__ == "__main__":
-    host_and_guest(__file__, "matrix", "Latency matrix at scale", measure)
+    if sys.argv[1:] == ["one-cell"]:
+        print(pd.DataFrame(one_cell_rows()).to_markdown(index=False))
+    else:
+        host_and_guest(__file__, "matrix", "Latency matrix at scale", measure)

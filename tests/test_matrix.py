@@ -13,7 +13,7 @@ import pytest
 from distem.errors import ValidationError
 from distem.model import PlatformModel, PNode, parse_cidr, parse_vnode
 from distem.model.links import LinkLimits
-from distem.model.matrix import cells_from_frame, merge, parse_matrix
+from distem.model.matrix import cells_from_frame, parse_matrix
 from distem.plan.matrix import DeviceMatrix, allocate, destinations, device_plan
 
 NAMES = ["a", "b", "c"]
@@ -38,7 +38,10 @@ def test_bad_matrices(vnodes, matrix, words):
 def test_cells_in_microseconds_and_zeros_clear():
     cells = parse_matrix(["a", "b"], [[7, 10.5], [0, 0]], NAMES)  # the diagonal is ignored
     assert cells == {("a", "b"): 10_500, ("b", "a"): 0}
-    assert merge({("b", "a"): 3000, ("c", "a"): 1000}, cells) == {("a", "b"): 10_500, ("c", "a"): 1000}
+    model = PlatformModel("a1b2c3", [PNode(name="local")])
+    model.latencies.update({("b", "a"): 3000, ("c", "a"): 1000})
+    model.update_latencies(cells)
+    assert model.latencies == {("a", "b"): 10_500, ("c", "a"): 1000}
 
 
 def test_a_frame_in_any_order():

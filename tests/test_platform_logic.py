@@ -3,9 +3,12 @@ across pnodes, a lost pnode. No root, no kernel: milliseconds."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from distem.errors import AgentError, ValidationError
+from distem.plan.matrix import destinations, vnode_matrix_ops
 from distem.testing.fake import fake_platform
 
 
@@ -81,6 +84,37 @@ def test_a_changed_latency_cell_sends_only_that_change(two):
     assert [(op["op"], op["owner"]) for op in sent] == [("matrix_replace", "vnode:x")]
     ((minor, _, leaf),) = sent[0]["set_classes"]
     assert leaf["delay_us"] == 15_000 and sent[0]["entries"] == sent[0]["drop_entries"] == ()
+
+
+def test_one_cell_of_100_vnodes_plans_its_source_only_and_a_refused_one_changes_nothing(two, monkeypatch):
+    p, image = two
+    names = [f"n{i}" for i in range(100)]
+    describe(p, image, [(name, "ab"[i % 2]) for i, name in enumerate(names)])
+    p.deploy()
+    for s in p.sessions.values():
+        s.calls.clear()
+    rng = random.Random(0)
+    p.set_peers_latencies(names, [[rng.randint(10, 59) for _ in names] for _ in names])
+    assert [[c for c, _ in s.calls] for s in p.sessions.values()] == [["apply"], ["apply"]]  # a whole matrix: one batch
+    model, applied = dict(p.model.latencies), dict(p._matrix.applied)
+    wanted = {**model, ("n5", "n6"): 99_000}
+    expected, _ = vnode_matrix_ops(p.id, p.model.vnode("n5"), "netem", applied, destinations(p.model.vnodes, wanted),
+                                   fresh=False, limits_changed=False)  # what planning every source gave n5
+    p.sessions["a"].calls.clear()
+    p.sessions["b"].fail_next("apply")
+    with pytest.raises(AgentError):
+        p.set_peers_latencies(["n5", "n6"], [[0, 99], [model["n6", "n5"] / 1000, 0]])
+    assert p.model.latencies == model and p._matrix.applied == applied
+    p.sessions["b"].calls.clear()
+    planned, plan = [], p._matrix._ops
+    monkeypatch.setattr(p._matrix, "_ops", lambda vnode, *a, **kw: planned.append(vnode.name) or plan(vnode, *a, **kw))
+    p.set_peers_latencies(["n5", "n6"], [[0, 99], [model["n6", "n5"] / 1000, 0]])  # n6 -> n5 is unchanged
+    assert p.sessions["a"].calls == [] and [op for c, kw in p.sessions["b"].calls for op in kw["ops"]] == \
+        [op.to_wire() for op in expected]
+    assert planned == ["n5"] and p.model.latencies == wanted
+    assert {k: v for k, v in p._matrix.applied.items() if k != ("n5", 0)} == \
+        {k: v for k, v in applied.items() if k != ("n5", 0)}
+    assert p._matrix.applied["n5", 0].delays[str(p.model.vnode("n6").ifaces[0].address.ip)] == 99_000
 
 
 def test_bad_input_is_refused_before_any_pnode_is_called(two):

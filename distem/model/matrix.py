@@ -11,7 +11,7 @@ can be applied as the difference with what is there.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from numbers import Real
 from typing import Any
 
@@ -86,9 +86,3 @@ def _number(value: object) -> object:
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def merge(current: Mapping[tuple[str, str], int], update: Cells) -> Cells:
-    """``current`` with ``update``'s cells set; zeros removed."""
-    out = {**current, **update}
-    return {pair: us for pair, us in out.items() if us}

@@ -208,9 +208,13 @@ class PlatformModel:
     def restore(self, snapshot: dict[str, Any]) -> None:
         vars(self).update(copy.deepcopy(snapshot))
 
-    def set_latencies(self, cells: Mapping[tuple[str, str], int]) -> None:
-        """The latency matrix's cells (us; see matrix.py), as applied."""
-        self.latencies = {pair: us for pair, us in cells.items() if us}
+    def update_latencies(self, cells: Mapping[tuple[str, str], int]) -> None:
+        """These cells of the latency matrix (us; see matrix.py; 0 clears one), as applied; the others stay."""
+        for pair, us in cells.items():
+            if us:
+                self.latencies[pair] = us
+            else:
+                self.latencies.pop(pair, None)
 
     def restore_vroutes(self, vroutes: VRoutes) -> None:
         """The routes as they were before a change the pnodes refused."""

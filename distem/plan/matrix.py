@@ -17,7 +17,7 @@ A change is sent as the difference with what the device holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 
@@ -44,10 +44,17 @@ class DeviceMatrix:
     table: bool = False  # the hash table and the filter into it exist
 
 
-def destinations(vnodes: Mapping[str, VNode], cells: Mapping[tuple[str, str], int]) -> dict[tuple[str, int], dict[str, int]]:
-    """(source vnode, interface index) -> {destination address: delay_us}, for the non-zero cells."""
+def destinations(vnodes: Mapping[str, VNode], cells: Mapping[tuple[str, str], int],
+                 sources: Iterable[str] | None = None) -> dict[tuple[str, int], dict[str, int]]:
+    """(source vnode, interface index) -> {destination address: delay_us}, for the non-zero cells;
+    of ``sources`` only, when given: one look-up per vnode each, not a pass over every cell."""
     out: dict[tuple[str, int], dict[str, int]] = {}
-    for (src, dst), us in sorted(cells.items()):
+    if sources is None:
+        pairs = sorted(cells.items())
+    else:
+        targets = sorted(vnodes)
+        pairs = [((src, dst), cells.get((src, dst), 0)) for src in sorted(sources) for dst in targets]
+    for (src, dst), us in pairs:
         source, target = vnodes.get(src), vnodes.get(dst)
         if not us or source is None or target is None or not source.ifaces or not target.ifaces:
             continue

@@ -80,7 +80,7 @@ class Links:
             vnode = self.model.vnode(name)
             carrying = frozenset(i for (source, i), table in tables.items() if source == name and table)
             if carrying:
-                self.matrix.check_backend(name, True)
+                self.matrix.check_backend(name)
             ops = list(vnode_shaping(self.model.platform_id, vnode, self.pool.backend(vnode.host), fresh, carrying,
                                      tables))
             ops += self.matrix.with_shaping(vnode, tables, fresh, carrying)

@@ -3,6 +3,7 @@ requested vs measured, heatmaps. The tc layout is in plan/matrix.py."""
 
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from ..errors import ValidationError
 from ..model import FROZEN, RUNNING, PlatformModel, VNode
-from ..model.matrix import Cells, cells_from_frame, merge, parse_matrix
+from ..model.matrix import Cells, cells_from_frame, parse_matrix
 from ..plan.matrix import DeviceMatrix, destinations, vnode_matrix_ops
 from ..plan.ops import Op
 from .measure import Measures
@@ -56,32 +57,34 @@ class Matrix:
         self.set_cells(cells_from_frame(frame, list(self.model.vnodes)))
 
     def set_cells(self, cells: Cells) -> None:
-        wanted = merge(self.model.latencies, cells)
-        for src in {s for s, _ in cells}:
-            self.check_backend(src, any(wanted.get((src, d)) for _, d in cells))
-        self.apply_cells(wanted)
+        for src in {s for (s, _), us in cells.items() if us}:
+            self.check_backend(src)
+        self.apply_cells(cells)
 
-    def check_backend(self, source: str, has_cells: bool) -> None:
+    def check_backend(self, source: str) -> None:
         """Cells from a vnode need sch_netem or a working userspace delay line on its pnode."""
         vnode = self.model.vnode(source)
         reason = self.pool.facts(vnode.host).get("delay_line_unavailable")
-        if has_cells and self.pool.backend(vnode.host) != "netem" and reason:
+        if self.pool.backend(vnode.host) != "netem" and reason:
             raise ValidationError(f"latencies from {source}", "(matrix)", f"pnode {vnode.host}'s kernel has no "
                                   f"sch_netem and its userspace delay line cannot run: {reason}")
 
-    def apply_cells(self, wanted: Cells) -> None:
-        """The running vnodes' devices from what they hold to ``wanted``; then the model says so."""
-        tables = destinations(self.model.vnodes, wanted)
+    def apply_cells(self, cells: Cells) -> None:
+        """These cells (0 clears one) on the running vnodes they come from; then the model says so.
+        Only the sources of cells that change are planned: an event engine sends one cell at a time."""
+        changed = {pair: us for pair, us in cells.items() if self.model.latencies.get(pair, 0) != us}
+        sources = {src for src, _ in changed}
+        tables = destinations(self.model.vnodes, ChainMap(changed, self.model.latencies), sources)
         calls: dict[str, list[dict[str, Any]]] = {}
         applied: dict[tuple[str, int], DeviceMatrix] = {}
-        for name, status in self.model.status.items():
-            if status in (RUNNING, FROZEN):
+        for name, status in self.model.status.items():  # not sources: each batch in the vnodes' order
+            if name in sources and status in (RUNNING, FROZEN):
                 ops, states = self._ops(self.model.vnode(name), tables, fresh=False, limits_changed=False)
                 if ops:
                     calls.setdefault(self.model.vnode(name).host, []).extend(op.to_wire() for op in ops)
                     applied.update(states)
         self.pool.apply(calls, "Applying latencies")
-        self.model.set_latencies(wanted)
+        self.model.update_latencies(changed)
         self.applied.update(applied)
 
     def _ops(self, vnode: VNode, tables: Tables, fresh: bool, limits_changed: bool,
@@ -105,9 +108,9 @@ class Matrix:
         """Removed vnodes hold nothing; the others stop delaying them."""
         for key in [k for k in self.applied if k[0] in names]:
             del self.applied[key]
-        if any(src in names or dst in names for src, dst in self.model.latencies):
-            self.apply_cells({pair: us for pair, us in self.model.latencies.items()
-                              if pair[0] not in names and pair[1] not in names})
+        stale = {pair: 0 for pair in self.model.latencies if pair[0] in names or pair[1] in names}
+        if stale:
+            self.apply_cells(stale)
 
     # -- measuring -------------------------------------------------------------------
     def compare_latencies(self, vnodes: Sequence[str] | None = None, count: int = 10,
