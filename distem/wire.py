@@ -37,6 +37,8 @@ OPS: dict[str, tuple[str, ...]] = {
     "delayline_set": ("device", "direction", "chain", "comment", "limits", "destinations"),
     "delayline_clear": ("device", "direction", "chain", "comment"),
     "shaping_clear": ("device", "root", "ingress"),
+    "partition_set": ("device", "sink", "alias", "addresses"),
+    "link_state": ("device", "up"),
     "cgroup_write": ("version", "controller", "path", "file", "value"),
     # routing inside a running vnode's network namespace
     "forwarding_set": ("vnode", "enabled"),

@@ -26,6 +26,7 @@ def pair(state_dir, busybox):
         p.vnetwork("vnet", "10.144.0.0/24")
         p.vnode("a").image(busybox).iface("if0", "vnet")
         p.vnode("b").image(busybox).iface("if0", "vnet")
+        p.vnode("c").image(busybox).iface("if0", "vnet")
         p.deploy()
         assert p.wait_vnodes({"port": None, "timeout": 30})
         p.ping("a", "b", count=50)  # ARP resolved and the path warm before any schedule starts
@@ -156,3 +157,54 @@ def test_relative_changes_and_a_seeded_random_source(pair):
     assert held(_ping(pair, 0.2), 0, 1e9) == pytest.approx(30, abs=SLACK_MS)
     pair.voutput_update("a", "if0", {"latency": "0ms"})
     pair.voutput_update("b", "if0", {"loss": 0})
+
+
+def reach(p) -> set[tuple[str, str]]:
+    """The ordered pairs that answer a ping."""
+    return {(src, dst) for src in ("a", "b", "c") for dst, ok in p.reachable(src, timeout_ms=300).items()
+            if ok and dst != src}
+
+
+ALL = {(s, d) for s in "abc" for d in "abc" if s != d}
+
+
+def test_a_partition_cuts_exactly_the_cross_pairs_and_heal_restores_them(pair):
+    pair.at(0.2).partition(["a", "b"], ["c"])
+    pair.at(2.5).heal()
+    pair.event_manager_start()
+    time.sleep(0.8)
+    during = reach(pair)
+    events = pair.events_wait(timeout=10)
+    pair.event_manager_stop()
+    assert list(events.outcome) == ["ok", "ok"], events.message.tolist()
+    assert during == {("a", "b"), ("b", "a")}
+    assert reach(pair) == ALL
+    pair.partition(["a"], ["b"])  # live, and c (in no group) still reaches both
+    try:
+        assert reach(pair) == ALL - {("a", "b"), ("b", "a")}
+        pair.vnode_stop("a")
+        pair.vnode_start("a")  # a restarted vnode is cut again
+        assert pair.wait_vnodes({"port": None, "timeout": 30})
+        assert not pair.reachable("a", ["b"], timeout_ms=300)["b"] and pair.reachable("a", ["c"])["c"]
+    finally:
+        pair.heal()
+    assert reach(pair) == ALL
+    with pytest.raises(ValidationError, match="two groups"):
+        pair.partition(["a", "b"])
+    with pytest.raises(ValidationError, match="one group at most"):
+        pair.partition(["a", "b"], ["b"])
+
+
+def test_a_link_down_event_cuts_the_carrier_and_up_restores_it(pair):
+    pair.at(0.2).link_down("b", "if0")
+    pair.at(1.5).link_up("b", "if0")
+    pair.event_manager_start()
+    time.sleep(0.6)
+    carrier = pair.check("b", ["cat", "/sys/class/net/if0/carrier"]).strip()
+    cut = pair.reachable("a", ["b"], timeout_ms=300)["b"]
+    events = pair.events_wait(timeout=10)
+    pair.event_manager_stop()
+    assert list(events.outcome) == ["ok", "ok"], events.message.tolist()
+    assert (carrier, cut) == ("0", False)  # no carrier inside b: not a 100 % loss
+    assert pair.check("b", ["cat", "/sys/class/net/if0/carrier"]).strip() == "1"
+    assert pair.reachable("a", ["b"])["b"]

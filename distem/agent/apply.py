@@ -234,6 +234,15 @@ class Applier:
     def delayline_clear(self, owner: str, device: str, direction: str, chain: str, comment: str) -> None:
         self._delay_lines().clear(device, direction)
 
+    def link_state(self, owner: str, device: str, up: bool) -> None:
+        self.ipr.link("set", index=shaping.index_of(self.ipr, device), state="up" if up else "down")
+
+    def partition_set(self, owner: str, device: str, sink: str, alias: str, addresses: list[str]) -> None:
+        if addresses and not self.journal.has("link", sink):  # the platform's, not this vnode's: it stays
+            self._record("link", sink, "platform", alias=alias)
+            shaping.sink_create(self.ipr, sink, alias)
+        shaping.partition_set(self.ipr, device, sink, addresses)
+
     def cgroup_write(self, owner: str, version: int, controller: str, path: str, file: str, value: str) -> None:
         cgroups.write(version, controller, path, file, value)
 

@@ -27,7 +27,8 @@ LEAF = 0x100000  # 10:, under 1:2
 # the rest of 1:1's rate, so all children share that rate (they add 8 kbit/s each at most).
 CHILD_RATE, CHILD_BURST = 1000, 1600
 INGRESS = 0xFFFF0000  # ffff:
-ETH_P_ALL = 0x0003
+ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
+PARTITION_PRIO, REDIRECT_PRIO = 1, 2  # on a veth's ingress: a partition's drops come before the redirect
 
 
 def index_of(ipr: IPRoute, device: str) -> int:
@@ -112,23 +113,47 @@ def ifb_create(ipr: IPRoute, name: str, alias: str) -> None:
 def redirect_ingress(ipr: IPRoute, device: str, ifb: str) -> None:
     index, target = index_of(ipr, device), index_of(ipr, ifb)
     ipr.tc("replace", "ingress", index, INGRESS)
-    ipr.tc("replace-filter", "u32", index, parent=INGRESS, prio=1, protocol=ETH_P_ALL, target=0x1,
+    ipr.tc("replace-filter", "u32", index, parent=INGRESS, prio=REDIRECT_PRIO, protocol=ETH_P_ALL, target=0x1,
            keys=["0x0/0x0+0"], action={"kind": "mirred", "direction": "egress", "action": "redirect",
                                        "ifindex": target})
 
 
 def shaping_clear(ipr: IPRoute, device: str, root: bool, ingress: bool) -> None:
-    """Delete our root and/or ingress qdisc; absent ones are fine."""
+    """Delete our root qdisc and/or the redirect of ingress (a partition's drops stay); absent ones are fine."""
     index = index_of(ipr, device)
-    for kind in [k for k, wanted in (("root", root), ("ingress", ingress)) if wanted]:
-        try:
-            if kind == "ingress":
-                ipr.tc("del", "ingress", index, INGRESS)
-            else:
-                ipr.tc("del", index=index, root=True)
-        except NetlinkError as exc:
-            if exc.code not in (errno.ENOENT, errno.EINVAL):
-                raise
+    if root:
+        _absent_ok(lambda: ipr.tc("del", index=index, root=True))
+    if ingress:
+        _absent_ok(lambda: ipr.tc("del-filter", "u32", index, parent=INGRESS, prio=REDIRECT_PRIO, protocol=ETH_P_ALL,
+                                      target=0))  # pyroute2 asks a target even to delete
+
+
+def _absent_ok(delete: Any) -> None:
+    try:
+        delete()
+    except NetlinkError as exc:
+        if exc.code not in (errno.ENOENT, errno.EINVAL):
+            raise
+
+
+def sink_create(ipr: IPRoute, name: str, alias: str) -> None:
+    """An ifb whose queue holds no packet: whatever is redirected to it is dropped, silently."""
+    ifb_create(ipr, name, alias)
+    ipr.tc("replace", "pfifo", index_of(ipr, name), ROOT, limit=0)
+
+
+def partition_set(ipr: IPRoute, device: str, sink: str, addresses: list[str]) -> None:
+    """Drop what arrives from the vnode for ``addresses`` (the list replaces the last one): redirected
+    to ``sink`` (kernels without the gact action still have mirred)."""
+    index = index_of(ipr, device)
+    ipr.tc("replace", "ingress", index, INGRESS)
+    _absent_ok(lambda: ipr.tc("del-filter", "u32", index, parent=INGRESS, prio=PARTITION_PRIO, protocol=ETH_P_IP,
+                                  target=0))
+    for address in addresses:
+        key = f"0x{int.from_bytes(socket.inet_aton(address), 'big'):08x}/0xffffffff+16"  # the IPv4 destination
+        ipr.tc("add-filter", "u32", index, parent=INGRESS, prio=PARTITION_PRIO, protocol=ETH_P_IP, target=0x1,
+               keys=[key], action={"kind": "mirred", "direction": "egress", "action": "redirect",
+                                   "ifindex": index_of(ipr, sink)})
 
 
 def probe_qdiscs(kinds: tuple[str, ...] = ("htb", "netem", "tbf", "ingress", "pfifo")) -> list[str]:

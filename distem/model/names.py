@@ -84,6 +84,11 @@ def ifb_name(platform_id: str, vnode_index: int, iface_index: int) -> str:
     return _ifname(f"d{platform_id}f{_base36(vnode_index)}i{_base36(iface_index)}")
 
 
+def sink_name(platform_id: str) -> str:
+    """The ifb that drops whatever is sent to it (a partition's cut traffic), one per pnode, e.g. 'd1a2b3cs'."""
+    return _ifname(f"d{platform_id}s")
+
+
 def link_alias(platform_id: str) -> str:
     """The alias every link the platform creates carries, checked before deleting it."""
     return f"distem:{platform_id}"

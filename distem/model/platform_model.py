@@ -42,6 +42,8 @@ class PlatformModel:
         self.status: dict[str, str] = {}
         self.latencies: dict[tuple[str, str], int] = {}  # the latency matrix's non-zero cells, us (matrix.py)
         self.vroutes: VRoutes = {}  # routes between vnetworks (routes.py)
+        self.partition: tuple[tuple[str, ...], ...] = ()  # groups of vnodes that cannot reach each other
+        self.unplugged: frozenset[tuple[str, str]] = frozenset()  # (vnode, iface) whose link is down
         self._next_vnetwork = 0
         self._next_vnode = 0
 
@@ -183,8 +185,47 @@ class PlatformModel:
         vnode = self.vnode(name)
         del self.vnodes[name]
         self.status.pop(name, None)
+        self.partition = tuple(g for g in (tuple(n for n in group if n != name) for group in self.partition) if g)
+        self.unplugged = frozenset(key for key in self.unplugged if key[0] != name)
         self._refresh_vroutes()
         return vnode
+
+    def set_partition(self, groups: object) -> None:
+        """Vnodes of different groups cannot reach each other (both ways); a vnode in no group, and
+        vnodes of one group, are not cut. ``()`` heals.
+
+        Raises:
+            ValidationError: not lists of vnode names, an unknown vnode, one in two groups, a single group.
+        """
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, (list, tuple)):
+            raise ValidationError("partition", groups, "expected groups of vnode names, e.g. [['a', 'b'], ['c']]")
+        out, seen = [], set()
+        for group in groups:
+            if isinstance(group, str) or not isinstance(group, (list, tuple, set, frozenset)) or not group:
+                raise ValidationError("partition", group, "each group is a non-empty list of vnode names")
+            for name in group:
+                self.vnode(name)
+                if name in seen:
+                    raise ValidationError("partition", name, "a vnode is in one group at most")
+                seen.add(name)
+            out.append(tuple(sorted(group)))
+        if len(out) == 1:
+            raise ValidationError("partition", groups, "a partition needs two groups at least")
+        self.partition = tuple(out)
+
+    def set_link(self, vnode: str, iface: str, up: bool) -> None:
+        """Interface ``iface`` of ``vnode`` with its link up (the default) or down."""
+        self.vnode(vnode).iface(iface)
+        key = (vnode, iface)
+        self.unplugged = self.unplugged - {key} if up else self.unplugged | {key}
+
+    def partition_drops(self, name: str) -> tuple[str, ...]:
+        """The addresses vnode ``name`` must not reach: every interface of the other groups' vnodes."""
+        mine = next((g for g in self.partition if name in g), None)
+        if mine is None:
+            return ()
+        return tuple(sorted(str(iface.address.ip) for group in self.partition if group is not mine
+                            for other in group for iface in self.vnodes[other].ifaces))
 
     def update_vnode(self, vnode: VNode) -> None:
         self.vnode(vnode.name)

@@ -224,7 +224,7 @@ class RedirectIngress(Op):
 
     def describe(self) -> str:
         return (f"{_sh('tc', 'qdisc', 'replace', 'dev', self.device, 'ingress')} && "
-                f"{_sh('tc', 'filter', 'replace', 'dev', self.device, 'parent', 'ffff:', 'prio', '1', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', self.ifb)}")
+                f"{_sh('tc', 'filter', 'replace', 'dev', self.device, 'parent', 'ffff:', 'prio', '2', 'protocol', 'all', 'u32', 'match', 'u32', '0', '0', 'action', 'mirred', 'egress', 'redirect', 'dev', self.ifb)}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -371,7 +371,7 @@ def _delay_line_rule(action: str, op: DelayLineSet | DelayLineClear, said: str) 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ShapingClear(Op):
-    """Remove our root and/or ingress qdisc from ``device``: back to the default."""
+    """Remove our root qdisc and/or the redirect of ingress from ``device``: back to the default."""
 
     kind: ClassVar[str] = "shaping_clear"
     device: str
@@ -379,8 +379,48 @@ class ShapingClear(Op):
     ingress: bool = False
 
     def describe(self) -> str:
-        return "; ".join(_sh("tc", "qdisc", "del", "dev", self.device, where)
+        # ingress: only the redirect goes; a partition's drops (PartitionSet) stay
+        return "; ".join(_sh("tc", "qdisc", "del", "dev", self.device, "root") if where == "root" else
+                         _sh("tc", "filter", "del", "dev", self.device, "parent", "ffff:", "prio", "2")
                          for where, wanted in (("root", self.root), ("ingress", self.ingress)) if wanted)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkState(Op):
+    """A vnode's interface with its cable in or out: the host-side veth up or down (the vnode sees
+    its carrier go; nothing passes, in either direction)."""
+
+    kind: ClassVar[str] = "link_state"
+    device: str
+    up: bool
+
+    def describe(self) -> str:
+        return _sh("ip", "link", "set", "dev", self.device, "up" if self.up else "down")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartitionSet(Op):
+    """What a vnode sends to ``addresses`` is dropped as it leaves, on its host-side veth's ingress,
+    before anything else (a partition: silently, as a cut cable would): redirected to ``sink``, an
+    ifb whose queue holds nothing (kernels without the gact action have mirred). This list replaces
+    the device's; an empty one heals."""
+
+    kind: ClassVar[str] = "partition_set"
+    device: str
+    sink: str
+    alias: str
+    addresses: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        lines = [f"{_sh('ip', 'link', 'add', self.sink, 'type', 'ifb')} 2>/dev/null; "
+                 f"{_sh('ip', 'link', 'set', self.sink, 'alias', self.alias, 'up')} && "
+                 f"{_sh('tc', 'qdisc', 'replace', 'dev', self.sink, 'root', 'pfifo', 'limit', '0')}",
+                 f"{_sh('tc', 'qdisc', 'replace', 'dev', self.device, 'ingress')}",
+                 f"{_sh('tc', 'filter', 'del', 'dev', self.device, 'parent', 'ffff:', 'prio', '1')} 2>/dev/null"]
+        lines += [_sh("tc", "filter", "add", "dev", self.device, "parent", "ffff:", "prio", "1", "protocol", "ip",
+                      "u32", "match", "ip", "dst", f"{a}/32", "action", "mirred", "egress", "redirect", "dev",
+                      self.sink) for a in self.addresses]
+        return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,10 +24,10 @@ from typing import Any, Literal
 from ..errors import ValidationError
 from ..model.entities import VNode
 from ..model.links import LinkLimits
-from ..model.names import ifb_name, iptables_chain, link_alias, veth_name
+from ..model.names import ifb_name, iptables_chain, link_alias, sink_name, veth_name
 from ..wire import vnode_owner
-from .ops import (DelayLineClear, DelayLineSet, FifoReplace, HtbReplace, IfbCreate, NetemReplace, Op, Plan,
-                  RedirectIngress, ShapingClear)
+from .ops import (DelayLineClear, DelayLineSet, FifoReplace, HtbReplace, IfbCreate, LinkState, NetemReplace, Op,
+                  PartitionSet, Plan, RedirectIngress, ShapingClear)
 
 Backend = Literal["netem", "userspace"]
 UNLIMITED_BPS = 10 * 10**9
@@ -86,14 +86,18 @@ def delay_line_ops(platform_id: str, owner: str, veth: str, direction: str, limi
 
 def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool = False,
                   matrix_ifaces: frozenset[int] = frozenset(),
-                  tables: Mapping[tuple[str, int], Mapping[str, int]] | None = None) -> Plan:
+                  tables: Mapping[tuple[str, int], Mapping[str, int]] | None = None,
+                  drops: tuple[str, ...] = (), unplugged: frozenset[str] = frozenset()) -> Plan:
     """The shaping of every interface of ``vnode``; applied after each start (``fresh``: the veths
     were just made, so there is nothing to clear) and on live changes. Latency-matrix cells
     (``tables``: (vnode, interface index) -> {destination: us}) go to the userspace delay line;
     with netem, ``matrix_ifaces`` (the interfaces carrying cells) get an output tree even without
-    limits, and plan/matrix.py hangs the cells from it."""
+    limits, and plan/matrix.py hangs the cells from it. ``drops``: the addresses a partition keeps
+    it from (``partition_ops``); ``unplugged``: its interfaces whose link is down."""
     owner = vnode_owner(vnode.name)
-    ops: list[Op] = []
+    ops: list[Op] = partition_ops(platform_id, vnode, drops) if drops else []
+    ops += [LinkState(owner=owner, device=veth_name(platform_id, vnode.index, i), up=False)
+            for i, iface in enumerate(vnode.ifaces) if iface.name in unplugged]
     for i, iface in enumerate(vnode.ifaces):
         veth = veth_name(platform_id, vnode.index, i)
         if backend == "userspace":  # rules outlive the veths: cleared even on fresh ones (a no-op without one)
@@ -114,6 +118,13 @@ def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool 
             ops.append(ShapingClear(owner=owner, device=veth, root=False, ingress=True))
     return tuple(ops)
 
+
+
+def partition_ops(platform_id: str, vnode: VNode, drops: tuple[str, ...]) -> list[Op]:
+    """On every interface of ``vnode``: drop what it sends to ``drops`` (empty: heal)."""
+    return [PartitionSet(owner=vnode_owner(vnode.name), device=veth_name(platform_id, vnode.index, i),
+                         sink=sink_name(platform_id), alias=link_alias(platform_id), addresses=drops)
+            for i in range(len(vnode.ifaces))]
 
 
 def direction_update(platform_id: str, vnode: VNode, index: int, direction: str, old: LinkLimits | None,

@@ -215,6 +215,10 @@ class Events:
             self.links.viface_update(t.vnode, t.iface, {
                 d: link_change(f"{t.vnode}.{t.iface}.{d}.{event.type}", event.type, value, getattr(iface, d))
                 for d in directions})
+        elif t.kind == "viface":  # "link"
+            if value not in ("up", "down"):
+                raise ValidationError("link", value, "expected 'up' or 'down'")
+            self.links.link(t.vnode, t.iface, value == "up")
         elif t.kind == "vcpu":
             number = _number("power", value)
             self.resources.vcpu_update(t.vnode, number, "mhz" if number > 1 else "ratio")
@@ -224,6 +228,10 @@ class Events:
             keys = ["read_limit", "write_limit"] if t.detail == "rw_limit" else [t.detail]
             self.resources.vfilesystem_update(t.vnode, {"disk_throttling": {"limits": [
                 {"device": t.device, **{key: value for key in keys}}]}})
+        elif event.type == "partition":
+            self.links.partition(*value)
+        elif event.type == "heal":
+            self.links.heal()
         elif event.type == "latencies":
             cells = {}
             for (src, dst), ms in dict(value).items():
@@ -425,6 +433,13 @@ class Moment:
     def reordering(self, vnode: str, iface: str, value: Any, direction: str | None = None) -> Moment:
         return self._link("reordering", vnode, iface, value, direction)
 
+    def link_down(self, vnode: str, iface: str) -> Moment:
+        """The interface's cable out: no carrier in the vnode, nothing passes either way."""
+        return self._link("link", vnode, iface, "down", None)
+
+    def link_up(self, vnode: str, iface: str) -> Moment:
+        return self._link("link", vnode, iface, "up", None)
+
     def up(self, vnode: str) -> Moment:
         """Start the vnode (churn ``up``)."""
         return self._add(Target("vnode", vnode), "churn", "up")
@@ -451,6 +466,13 @@ class Moment:
         """Disk throttling on ``device`` (``limit``: read_limit, write_limit, rw_limit)."""
         return self._add(parse_resource({"type": limit, "vnodename": vnode, "device": device}, "disk_throttling"),
                          "disk_throttling", value)
+
+    def partition(self, *groups: Sequence[str]) -> Moment:
+        """Cut the platform into ``groups`` (see ``Platform.partition``)."""
+        return self._add(Target("platform"), "partition", tuple(tuple(g) for g in groups))
+
+    def heal(self) -> Moment:
+        return self._add(Target("platform"), "heal", "")
 
     def latencies(self, cells: Mapping[tuple[str, str], Any] | pd.DataFrame) -> Moment:
         """Latency-matrix cells at this instant: ``{(src, dst): ms}`` or a DataFrame of one-way ms

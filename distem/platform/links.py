@@ -8,7 +8,7 @@ delete + add), so connections survive it and unchanged properties stay.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,8 +16,10 @@ from ..errors import AgentError, FidelityWarning, ValidationError
 from ..model import FROZEN, RUNNING, PlatformModel, VIface, VNode
 from ..model.links import parse_limits
 from ..plan.matrix import DeviceMatrix, destinations
-from ..plan.ops import Op
-from ..plan.shaping import check_limits, direction_update, vnode_shaping
+from ..model.names import veth_name
+from ..plan.ops import LinkState, Op
+from ..wire import vnode_owner
+from ..plan.shaping import check_limits, direction_update, partition_ops, vnode_shaping
 from .matrix import Matrix
 from .pool import PnodePool
 
@@ -65,6 +67,58 @@ class Links:
                 ops += change
         return [op.to_wire() for op in ops]
 
+    def link(self, vnode: str, iface: str, up: bool) -> None:
+        """The interface's link down (its cable out: the vnode sees no carrier, nothing passes) or up."""
+        if not isinstance(up, bool):
+            raise ValidationError(f"{vnode}.{iface}.link", up, "expected up=True or up=False")
+        before = self.model.unplugged
+        self.model.set_link(vnode, iface, up)
+        node = self.model.vnode(vnode)
+        if self.model.status[vnode] in (RUNNING, FROZEN) and before != self.model.unplugged:
+            index = [i.name for i in node.ifaces].index(iface)
+            op = LinkState(owner=vnode_owner(vnode), device=veth_name(self.model.platform_id, node.index, index), up=up)
+            try:
+                self.pool.call(node.host, "apply", ops=[op.to_wire()])
+            except AgentError:
+                self.model.unplugged = before
+                raise
+
+    def partition(self, *groups: Sequence[str]) -> None:
+        """Cut the platform into ``groups`` of vnodes: no packet goes between two groups (dropped as it
+        leaves its sender, silently, as a cut cable would); inside a group, and for vnodes in no
+        group, links work as before. A new partition replaces the last; ``heal()`` ends it.
+
+        Raises:
+            ValidationError: unknown vnodes, a vnode in two groups, fewer than two groups.
+        """
+        before = self.model.partition
+        self.model.set_partition(list(groups))
+        self._cut(before)
+
+    def heal(self) -> None:
+        """No partition any more."""
+        before = self.model.partition
+        self.model.set_partition(())
+        self._cut(before)
+
+    def _cut(self, before: tuple[tuple[str, ...], ...]) -> None:
+        """The running vnodes whose drops changed get their new list; the model goes back if a pnode refuses."""
+        now, plans = self.model.partition, {}
+        self.model.partition = before
+        old = {n: self.model.partition_drops(n) for n in self.model.vnodes}
+        self.model.partition = now
+        for name, status in self.model.status.items():
+            drops = self.model.partition_drops(name)
+            if status in (RUNNING, FROZEN) and drops != old[name]:
+                vnode = self.model.vnode(name)
+                plans.setdefault(vnode.host, []).extend(
+                    op.to_wire() for op in partition_ops(self.model.platform_id, vnode, drops))
+        try:
+            self.pool.apply(plans, "Partitioning")
+        except AgentError:
+            self.model.partition = before
+            raise
+
     def check(self, vnode: VNode) -> None:
         """Refuse, before any change, what this vnode's pnode cannot emulate; warn (FidelityWarning)
         where the userspace delay line may not keep up with the asked rate."""
@@ -82,7 +136,8 @@ class Links:
             if carrying:
                 self.matrix.check_backend(name)
             ops = list(vnode_shaping(self.model.platform_id, vnode, self.pool.backend(vnode.host), fresh, carrying,
-                                     tables))
+                                     tables, self.model.partition_drops(name),
+                                     frozenset(i for v, i in self.model.unplugged if v == name)))
             ops += self.matrix.with_shaping(vnode, tables, fresh, carrying)
             if ops:
                 out[name] = [op.to_wire() for op in ops]

@@ -377,6 +377,23 @@ class Platform:
     def voutput_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> dict[str, Any]:
         return self.viface_update(vnode, iface, {"output": desc})
 
+    def viface_link(self, vnode: str, iface: str, up: bool) -> dict[str, Any]:
+        """The interface's link down (``up=False``: its cable out, the vnode sees no carrier) or up again."""
+        self._check_open()
+        self._links.link(vnode, iface, up)
+        return self.viface_info(vnode, iface)
+
+    def partition(self, *groups: Sequence[str]) -> None:
+        self._check_open()
+        self._links.partition(*groups)
+
+    def heal(self) -> None:
+        """No partition any more: every pair reaches the other again."""
+        self._check_open()
+        self._links.heal()
+
+    partition.__doc__ = Links.partition.__doc__
+
     def vinput_info(self, vnode: str, iface: str) -> dict[str, Any]:
         return info.vinput_info(self.model, vnode, iface)
 
