@@ -3,14 +3,23 @@ the vnodes, at the planned instants; bad schedules refused whole; stopping ends 
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import statistics
+import subprocess
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 import distem
 from distem.errors import ValidationError
+
+from .conftest import platform_leftovers
 
 pytestmark = pytest.mark.root
 
@@ -208,3 +217,72 @@ def test_a_link_down_event_cuts_the_carrier_and_up_restores_it(pair):
     assert (carrier, cut) == ("0", False)  # no carrier inside b: not a 100 % loss
     assert pair.check("b", ["cat", "/sys/class/net/if0/carrier"]).strip() == "1"
     assert pair.reachable("a", ["b"])["b"]
+
+
+SCHEDULE_THEN_WAIT = textwrap.dedent("""
+    import sys, distem
+    p = distem.Platform(state_dir=sys.argv[1], progress=False)
+    print(p.id, flush=True)
+    p.vnetwork("vnet", "10.144.0.0/24")
+    p.vnode("x").image(sys.argv[2]).iface("if0", "vnet")
+    p.vnode("y").image(sys.argv[2]).iface("if0", "vnet")
+    p.deploy()
+    for i in range(20):  # a change every 0.25 s for 5 s, a churn in the middle
+        p.at(0.25 * i).latency("x", "if0", f"{i + 1}ms", direction="output")
+    p.at(1).down("y")
+    p.at(4).up("y")
+    p.event_manager_start()
+    print("started", flush=True)
+    input()  # never reached in the test: the process is killed first
+""")
+
+
+def test_kill_9_mid_schedule_then_clean_ends_the_timeline_and_leaves_nothing(state_dir, busybox):
+    controller = subprocess.Popen([sys.executable, "-c", SCHEDULE_THEN_WAIT, state_dir, busybox],
+                                  stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+    platform_id = controller.stdout.readline().strip()
+    assert controller.stdout.readline().strip() == "started"
+    time.sleep(1.5)
+    os.kill(controller.pid, signal.SIGKILL)
+    controller.wait()
+    journal = Path(state_dir, "platforms", platform_id, "journal.jsonl").read_text().splitlines()
+    pids = {json.loads(line)["add"]["pid"] for line in journal if '"kind": "process"' in line}
+    assert platform_leftovers(platform_id, state_dir), "the kill must leave a platform to clean"
+
+    out = subprocess.run([sys.executable, "-m", "distem.frontends.cli", "clean", "--platform", platform_id,
+                          "--state-dir", state_dir], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    time.sleep(4)  # past every remaining instant: a timeline still firing would make links or cgroups again
+    assert platform_leftovers(platform_id, state_dir) == []
+    assert not [pid for pid in pids if Path(f"/proc/{pid}").exists()], "an agent or delay line survived the clean"
+
+
+GOODPUT = 1448 / 1514  # TCP payload per Ethernet frame at MTU 1500 (as in test_links.py)
+
+
+def test_a_bandwidth_trace_is_seen_by_iperf3_intervals(pair):
+    """50 -> 10 Mbit/s on a's output at t = 2 s: what the receiver got in each second of iperf3's."""
+    at_pnode = pair.sessions["local"]
+    server = at_pnode.call("netns_spawn", name="b", argv=["iperf3", "-s", "-1", "-J", "-p", "5202"])
+    deadline = time.monotonic() + 5
+    while not at_pnode.call("wait_listening", names=["b"], port=5202)["b"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pair.event_trace_add({"type": "viface", "vnodename": "a", "vifacename": "if0", "viface_direction": "output"},
+                         "bandwidth", {0: 50, 2: 10})
+    pair.event_manager_start()
+    try:
+        time.sleep(max(0.0, pair._events.epoch - time.time()))
+        status, out, err = at_pnode.call("netns_run", name="a", timeout=30, argv=[
+            "iperf3", "-c", "10.144.0.2", "-p", "5202", "-t", "5", "-i", "1", "-J", "--get-server-output"])
+        events = pair.events_wait(timeout=10)
+    finally:
+        pair.event_manager_stop()
+        at_pnode.call("process_end", pid=server, timeout=5)
+    assert status == 0, err
+    received = json.loads(out)["server_output_json"]["intervals"]  # the sender's first second counts its buffers
+    intervals = [i["sum"]["bits_per_second"] / 1e6 for i in received]
+    assert list(events.outcome) == ["ok", "ok"], events.message.tolist()
+    # The first second holds TCP's start and the bucket's initial burst: the second one is the rate.
+    assert intervals[1] == pytest.approx(50 * GOODPUT, rel=0.1), intervals
+    assert intervals[3] == pytest.approx(10 * GOODPUT, rel=0.1), intervals  # 3-4 s; the last one is partial
+    pair.voutput_update("a", "if0", {"bandwidth": None})
