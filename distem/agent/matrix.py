@@ -22,8 +22,7 @@ def matrix_replace(ipr: IPRoute, device: str, rate_bps: int, burst_bytes: int, t
     requests = []
     for minor, limit, lim in set_classes:  # classes and leaves first: filters may point at them
         requests.append(shaping.child_class(index, shaping.ROOT | minor, rate_bps, burst_bytes))
-        requests.append(shaping.encoded("replace", "netem", index, minor << 16, shaping.ROOT | minor,
-                                        **shaping.netem_params(limit, lim)))
+        requests.append(shaping.netem_leaf(index, minor << 16, shaping.ROOT | minor, limit, lim))
     if table:
         requests += [netlink_batch.hash_table(index, shaping.ROOT, PRIO, TABLE),
                      netlink_batch.hash_link(index, shaping.ROOT, PRIO, TABLE, LINK_HANDLE)]

@@ -25,7 +25,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import cgroups, containers, facts, measure, undo, userspace, wire
+from . import cgroups, containers, facts, measure, shaping, undo, userspace, wire
 from .apply import Applier, OpFailed, images_missing, receive_image
 from .journal import Journal
 from .system import process_start_time
@@ -91,9 +91,12 @@ class Agent:
                     problem = wire.check(op)
                     if problem:
                         raise ValueError(f"event {entry['id']}: {problem}")
-        if any(op["op"] == "delayline_set" for entry in entries for _, kwargs in entry["requests"]
-               for op in kwargs.get("ops", ())):
-            with self.lock:
+        ops = [op for entry in entries for _, kwargs in entry["requests"] for op in kwargs.get("ops", ())]
+        for op in ops:
+            shaping.prepare(op)
+        with self.lock:  # first-time costs now, not at the first instant
+            shaping.warm_up()
+            if any(op["op"] == "delayline_set" for op in ops):
                 self.delay_lines.ready()
                 cgroups.enter(self.home)
         return self.timeline.load(entries)

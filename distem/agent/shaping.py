@@ -66,13 +66,17 @@ def child_class(index: int, classid: int, rate_bps: int, burst_bytes: int) -> by
                    burst=CHILD_BURST, cburst=burst_bytes, quantum=quantum(rate_bps))
 
 
+def _htb_classes(index: int, rate_bps: int, burst_bytes: int) -> list[bytes]:
+    rate = rate_bps // 8  # pyroute2 takes bytes per second
+    return [encoded("replace-class", "htb", index, CLASS, ROOT, rate=rate, ceil=rate, burst=burst_bytes,
+                    cburst=burst_bytes, quantum=quantum(rate_bps)),
+            child_class(index, DEFAULT, rate_bps, burst_bytes)]
+
+
 def htb_replace(ipr: IPRoute, device: str, rate_bps: int, burst_bytes: int) -> None:
     """The root htb once (the kernel cannot change an htb qdisc in place), then its classes replaced."""
     index = index_of(ipr, device)
-    rate = rate_bps // 8  # pyroute2 takes bytes per second
-    classes = [encoded("replace-class", "htb", index, CLASS, ROOT, rate=rate, ceil=rate, burst=burst_bytes,
-                       cburst=burst_bytes, quantum=quantum(rate_bps)),
-               child_class(index, DEFAULT, rate_bps, burst_bytes)]
+    classes = _htb_classes(index, rate_bps, burst_bytes)
     try:  # a live change: the root is there (asking the kernel first would cost a qdisc dump)
         netlink_batch.send(classes)
     except OSError as exc:
@@ -93,12 +97,56 @@ def netem_params(limit: int, lim: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def netem_leaf(index: int, handle: int, parent: int, limit: int, lim: dict[str, Any]) -> bytes:
+    return encoded("replace", "netem", index, handle, parent, **netem_params(limit, lim))
+
+
 def netem_replace(ipr: IPRoute, device: str, limit: int, lim: dict[str, Any]) -> None:
-    netlink_batch.send([encoded("replace", "netem", index_of(ipr, device), LEAF, DEFAULT, **netem_params(limit, lim))])
+    netlink_batch.send([netem_leaf(index_of(ipr, device), LEAF, DEFAULT, limit, lim)])
+
+
+def _fifo_leaf(index: int, limit: int) -> bytes:
+    return encoded("replace", "pfifo", index, LEAF, DEFAULT, limit=limit)
 
 
 def fifo_replace(ipr: IPRoute, device: str, limit: int) -> None:
-    netlink_batch.send([encoded("replace", "pfifo", index_of(ipr, device), LEAF, DEFAULT, limit=limit)])
+    netlink_batch.send([_fifo_leaf(index_of(ipr, device), limit)])
+
+
+def prepare(op: dict[str, Any]) -> None:
+    """Encode ahead the requests ``op`` (a wire operation) will send, so that at its instant only the
+    kernel's work is left (a timeline's events; the encodings are cached)."""
+    kind = op["op"]
+    if kind == "htb_replace":
+        _htb_classes(0, op["rate_bps"], op["burst_bytes"])
+    elif kind == "netem_replace":
+        netem_leaf(0, LEAF, DEFAULT, op["limit"], op["limits"])
+    elif kind == "fifo_replace":
+        _fifo_leaf(0, op["limit"])
+    elif kind == "matrix_replace":
+        for minor, limit, lim in op["set_classes"]:
+            child_class(0, ROOT | minor, op["rate_bps"], op["burst_bytes"])
+            netem_leaf(0, minor << 16, ROOT | minor, limit, lim)
+
+
+def warm_up() -> None:
+    """Load, once, the kernel modules a change may need (a guest kernel takes ~1 s the first time):
+    on a throw-away ifb, an htb with a netem (or pfifo) leaf and an ingress u32 filter redirecting."""
+    name = f"dwarm{os.getpid()}"[:15]
+    with IPRoute() as ipr:
+        ipr.link("add", ifname=name, kind="ifb")
+        try:
+            index = index_of(ipr, name)
+            ipr.link("set", index=index, state="up")
+            htb_replace(ipr, name, 10**9, 100_000)
+            for leaf in ("netem", "pfifo"):
+                try:
+                    ipr.tc("replace", leaf, index, LEAF, parent=DEFAULT)
+                except NetlinkError:
+                    continue  # no netem here: the userspace delay line does it
+            redirect_ingress(ipr, name, name)
+        finally:
+            ipr.link("del", index=index_of(ipr, name))
 
 
 def ifb_create(ipr: IPRoute, name: str, alias: str) -> None:
