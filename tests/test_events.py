@@ -46,9 +46,8 @@ def pair(state_dir, busybox):
 
 def _ping(p, seconds: float) -> list[tuple[float, float]]:
     """(send time in s from the schedule's start, RTT ms) of each reply of a 10 ms fping a -> b."""
-    status, out, err = p.pool.call("local", "netns_run", name="a", timeout=seconds + 10,
-                                   argv=["fping", "-D", "-C", str(int(seconds * 100)), "-p", "10", "-i", "1", "-t", "2000",
-                                         "10.144.0.2"])
+    out = p.host_execute("a", ["fping", "-D", "-C", str(int(seconds * 100)), "-p", "10", "-i", "1", "-t", "2000",
+                               "10.144.0.2"], timeout=seconds + 10, check=False)
     epoch = p._events.epoch or 0.0
     replies = []
     for line in out.splitlines():
@@ -113,8 +112,12 @@ def test_a_bad_schedule_is_refused_whole_before_anything_runs(pair):
     before = pair.model.vnode("a")
     pair.at(1).latency("a", "if0", "20ms")
     pair.at(2).latency("nosuch", "if0", "20ms")
-    with pytest.raises(ValidationError, match=r"event 1.*nosuch"):
+    with pytest.raises(ValidationError, match=r"event 1.*nosuch.*the schedule is kept"):
         pair.event_manager_start()
+    assert [e.target.vnode for e in pair.event_remove(1)] == ["nosuch"]
+    assert list(pair.events.resource) == ["a.if0"]
+    with pytest.raises(ValidationError, match=r"row: 1 .*0 to 0"):
+        pair.event_remove(1)
     pair.event_manager_stop()
     pair.at(1).latency("a", "if0", "20ms", direction="output")
     pair.at(1).latency("a", "if0", "30ms", direction="output")
@@ -135,7 +138,10 @@ def test_stopping_mid_run_leaves_nothing_firing_later(pair):
     pair.at(0.5).latency("a", "if0", "20ms", direction="output")
     pair.at(2).latency("a", "if0", "60ms", direction="output")
     pair.event_manager_start()
-    time.sleep(1)
+    began = time.monotonic()
+    assert list(pair.events_wait(timeout=0.2).outcome)[1] == "not applied"
+    assert time.monotonic() - began < 0.5  # the timeout, not the last instant (2 s)
+    time.sleep(0.8)
     with pytest.raises(ValidationError, match="event schedule is running"):
         pair.voutput_update("a", "if0", {"latency": "1ms"})
     pair.event_manager_stop()
@@ -158,10 +164,17 @@ def test_relative_changes_and_a_seeded_random_source(pair):
     planned = pair.events
     assert seed == 11 and (planned.source == "random seed=11").sum() >= 7
     assert planned.equals(pair.events)  # the same seed, the same schedule
+    assert pair.events_preview(duration=5).equals(planned)  # its own until, whatever the duration
+    pair.event_random_add({"type": "viface", "vnodename": "c", "vifacename": "if0"}, "loss", generator, seed=12)
+    assert len(pair.events_preview(duration=3)) < len(pair.events)  # drawn to the duration, else 600 s
+    removed = pair.event_remove(list(pair.events.source).index("random seed=12"))
+    assert len(removed) > 1000 and pair.events.equals(planned)  # its draws went with it
     pair.event_manager_start()
     events = pair.events_wait(timeout=10)
     pair.event_manager_stop()
     assert (events.outcome == "ok").all(), events.message.tolist()
+    assert (events.skew_ms - events.late_ms - events.took_ms).abs().max() < 1e-6
+    assert events.late_ms.median() < 20, events.late_ms.tolist()
     assert pair.model.vnode("a").iface("if0").output.delay_us == 30_000
     assert held(_ping(pair, 0.2), 0, 1e9) == pytest.approx(30, abs=SLACK_MS)
     pair.voutput_update("a", "if0", {"latency": "0ms"})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import secrets
 import time
 from collections.abc import Mapping, Sequence
@@ -45,8 +46,9 @@ log = logging.getLogger(__name__)
 DEFAULT_UNTIL = 600.0  # s: how far a random source runs when it names no end
 LEAD = 0.3  # s between the last pnode's timeline arriving and the start instant
 CLOCK_PROBES = 5
+nan = math.nan
 MEMORY_KEYS = {"limit_v1": "mem", "hard_limit": "hard_limit", "soft_limit": "soft_limit", "swap": "swap"}
-COLUMNS = ["planned_s", "applied_s", "skew_ms", "took_ms", "resource", "type", "value", "source", "outcome", "message", "pnodes"]
+COLUMNS = ["planned_s", "applied_s", "skew_ms", "late_ms", "took_ms", "resource", "type", "value", "source", "outcome", "message", "pnodes"]
 
 
 @dataclass
@@ -126,12 +128,16 @@ class Events:
         self.sync()
         if self.run is not None and not self.run.finished:
             raise ValidationError("event manager", "running", "a schedule runs already; event_manager_stop() first")
-        events = self.schedule(duration)
-        before = self._state()
         try:
-            requests = self._rehearse(events)
-        finally:
-            self._restore(before)
+            events = self.schedule(duration)
+            before = self._state()
+            try:
+                requests = self._rehearse(events)
+            finally:
+                self._restore(before)
+        except ValidationError as exc:
+            raise ValidationError(exc.field, exc.value, f"{exc.allowed} (nothing started; the schedule is kept: "
+                                  "p.event_remove(row of p.events) or event_manager_stop() to clear it)") from exc
         by_pnode: dict[str, list[dict[str, Any]]] = {p: [] for p in self.pool.sessions}
         for i, (event, sent) in enumerate(zip(events, requests)):
             for pnode, reqs in sent.items():
@@ -172,14 +178,33 @@ class Events:
 
     def schedule(self, duration: float | None = None) -> list[Event]:
         """Every event, random sources drawn, in the order they run."""
-        events = list(self.planned)
-        for source in self.sources:
-            until = source.until if source.until is not None else duration or DEFAULT_UNTIL
-            events += random_schedule(source.target, source.type, source.generator, source.first_value, source.seed,
-                                      until)
-        events.sort(key=lambda e: e.at)  # stable: events of one instant keep the order they were added
+        events = [event for event, _ in self._origins(duration)]
         check_contradictions(events)
         return events
+
+    def _origins(self, duration: float | None) -> list[tuple[Event, _Random | None]]:
+        """Each event in run order with the random source that drew it (None: added as it is)."""
+        events: list[tuple[Event, _Random | None]] = [(event, None) for event in self.planned]
+        for source in self.sources:
+            until = source.until if source.until is not None else duration or DEFAULT_UNTIL
+            events += [(event, source) for event in random_schedule(
+                source.target, source.type, source.generator, source.first_value, source.seed, until)]
+        events.sort(key=lambda pair: pair[0].at)  # stable: events of one instant keep the order they were added
+        return events
+
+    def event_remove(self, row: int) -> list[Event]:
+        """Take row ``row`` of ``p.events`` (the schedule not started yet) out of it; what was removed. A
+        random source's draw takes its whole source with it (its seed draws them together)."""
+        origins = self._origins(None)
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row < len(origins):
+            raise ValidationError("row", row, f"expected a row of p.events, 0 to {len(origins) - 1}"
+                                  if origins else "the schedule is empty")
+        event, source = origins[row]
+        if source is None:
+            self.planned.remove(event)
+            return [event]
+        self.sources = [s for s in self.sources if s is not source]
+        return [e for e, s in origins if s is source]
 
     # -- rehearsing ----------------------------------------------------------------------------------
     def _state(self) -> dict[str, Any]:
@@ -276,7 +301,8 @@ class Events:
         if run is not None:
             deadline = None if timeout is None else time.monotonic() + timeout
             last = run.events[-1].at if run.events else 0.0
-            time.sleep(max(0.0, run.epoch + last - time.time()))
+            time.sleep(max(0.0, min(run.epoch + last - time.time(),
+                                    math.inf if deadline is None else deadline - time.monotonic())))
             while self.running():
                 if deadline is not None and time.monotonic() > deadline:
                     break
@@ -332,31 +358,36 @@ class Events:
     # -- looking at it ---------------------------------------------------------------------------------
     @property
     def frame(self) -> pd.DataFrame:
-        """Every event of the last run, or of the schedule once events are added again: planned and applied time (s
-        from the start; applied: when its last pnode finished it), skew (applied - planned), how long
-        the pnodes took to apply it (a vnode's start: its boot), what, outcome."""
+        """Every event of the last run, or of the schedule once events are added again (``preview``): planned
+        and applied time (s from the start; applied: when its last pnode finished it), skew (applied -
+        planned) = late (when the first pnode began it - planned) + took (a vnode's start: its boot),
+        what, outcome."""
         self.sync()
         run = self.run
-        if run is None or self.planned or self.sources:  # what the next start runs
-            events = self.schedule()
-            rows = [{"planned_s": e.at, "applied_s": float("nan"), "skew_ms": float("nan"), "took_ms": float("nan"),
-                     "resource": e.target.label,
-                     "type": e.type, "value": e.value, "source": e.source, "outcome": "planned", "message": "",
-                     "pnodes": ""} for e in events]
-            return pd.DataFrame(rows, columns=COLUMNS)
+        if run is None or self.planned or self.sources:
+            return self.preview()
         rows = []
         for i, event in enumerate(run.events):
             records = run.records.get(i, {})
-            applied = max((r["applied"] for r in records.values()), default=float("nan"))
-            began = min((r["began"] for r in records.values()), default=float("nan"))
+            applied = max((r["applied"] for r in records.values()), default=nan)
+            began = min((r["began"] for r in records.values()), default=nan)
             outcome, message = self._outcome(i)
             rows.append({"planned_s": event.at, "applied_s": applied, "skew_ms": 1000 * (applied - event.at),
-                         "took_ms": 1000 * (applied - began),
+                         "late_ms": 1000 * (began - event.at), "took_ms": 1000 * (applied - began),
                          "resource": event.target.label, "type": event.type, "value": event.value,
                          "source": event.source, "outcome": outcome, "message": message,
                          "pnodes": ", ".join(sorted(run.requests[i]))})
         frame = pd.DataFrame(rows, columns=COLUMNS)
         frame.attrs.update(epoch=run.epoch, clock_offsets_ms={p: 1000 * o for p, o in run.offsets.items()})
+        return frame
+
+    def preview(self, duration: float | None = None) -> pd.DataFrame:
+        """What the next start runs, random sources drawn as ``event_manager_start(duration)`` will."""
+        rows = [{"planned_s": e.at, "applied_s": nan, "skew_ms": nan, "late_ms": nan, "took_ms": nan,
+                 "resource": e.target.label, "type": e.type, "value": e.value, "source": e.source,
+                 "outcome": "planned", "message": "", "pnodes": ""} for e in self.schedule(duration)]
+        frame = pd.DataFrame(rows, columns=COLUMNS)
+        frame.attrs["until"] = duration or DEFAULT_UNTIL
         return frame
 
     @property

@@ -569,8 +569,10 @@ class Platform:
     event_random_add = _By("_events")
     at = _By("_events")
     churn = _By("_events")
+    event_remove = _By("_events")
     plot_events = _By("_events")
     events_wait = _By("_events", "wait")
+    events_preview = _By("_events", "preview")
 
     def event_manager_start(self, duration: float | None = None) -> None:
         self._check_open(changes=False)

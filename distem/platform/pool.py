@@ -87,11 +87,12 @@ class PnodePool:
     def rehearsal(self) -> Iterator[Rehearsal]:
         """Within it, what would change a pnode is recorded instead of sent (reads still go): the
         parts' own calls tell the event engine what each event sends, and check it."""
-        self._rehearsal = Rehearsal()
+        self._rehearsal, shown = Rehearsal(), self.progress
+        self.progress = False  # nothing is sent: a bar would stay at 0 %
         try:
             yield self._rehearsal
         finally:
-            self._rehearsal = None
+            self._rehearsal, self.progress = None, shown
 
     def call(self, pnode: str, operation: str, progress: Any = None, **kwargs: Any) -> Any:
         if self._rehearsal is not None and operation in CHANGES:
