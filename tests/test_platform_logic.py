@@ -147,3 +147,25 @@ def test_every_call_a_part_answers_is_one_of_that_part(two):
     for name, by in bound.items():
         assert callable(getattr(p, name)), name
         assert getattr(p, name).__self__ is getattr(p, by.part), name
+
+
+def test_each_event_goes_to_its_vnodes_pnode_and_a_failure_is_that_events_alone(two):
+    p, image = two
+    describe(p, image, [("x", "a"), ("y", "b")])
+    p.deploy()
+    p.at(0.05).latency("x", "if0", "10ms")
+    p.at(0.1).latency("y", "if0", "20ms")
+    p.at(0.15).down("y")
+    p.at(0.2).latency("x", "if0", "30ms")
+    p.sessions["a"].fail_next("apply")  # the first event on a fails there
+    p.event_manager_start()
+    events = p.events_wait(timeout=5)
+    assert list(events.pnodes) == ["a", "b", "b", "a"]
+    assert list(events.outcome) == ["error", "ok", "ok", "ok"], events.message.tolist()
+    assert events.message[0].startswith("a: ") and "File exists" in events.message[0]
+    assert (events.late_ms < 100).all() and set(events.attrs["clock_offsets_ms"]) == {"a", "b"}
+    # the model holds what was applied: y's change and stop, x's last change
+    assert p.model.vnode("x").iface("if0").output.delay_us == 30_000
+    assert p.model.status["y"] == "DOWN"
+    loads = [kw for op, kw in p.sessions["b"].calls if op == "timeline_load"]
+    assert [entry["at"] for entry in loads[0]["entries"]] == [0.1, 0.15]

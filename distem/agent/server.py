@@ -25,18 +25,16 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import cgroups, containers, facts, measure, shaping, undo, userspace, wire
+from . import cgroups, containers, facts, measure, shaping, timeline, undo, userspace, wire
 from .apply import Applier, OpFailed, images_missing, receive_image
 from .journal import Journal
 from .system import process_start_time
-from .timeline import Timeline
 
 PROTOCOL = 1
 log = logging.getLogger("distem.agent")
 Progress = Callable[[int, int], None]
-# What changes the pnode: run one at a time, whether from the channel or the timeline. The channel's
-# reads (fping, execute, ...) take no lock, so a measurement runs while the timeline changes links.
-CHANGES = frozenset({"apply", "undo_owner", "start", "stop", "freeze", "unfreeze", "netns_spawn", "image_receive"})
+# What changes the pnode (timeline.CHANGES) runs one at a time, whether from the channel or the timeline.
+# The channel's reads (fping, execute, ...) take no lock, so a measurement runs while the timeline changes links.
 
 
 class Agent:
@@ -60,7 +58,7 @@ class Agent:
                                lambda name: containers.init_pid(name, self.lxcpath))
         self.spawned: dict[int, subprocess.Popen[str]] = {}
         self.lock = threading.Lock()
-        self.timeline = Timeline(self._timeline_run, self.lock)
+        self.timeline = timeline.Timeline(self._timeline_run, self.lock)
         self.handlers: dict[str, Callable[..., Any]] = {
             "apply": self.apply, "undo_owner": self.undo_owner, "start": self.start, "stop": self.stop,
             "freeze": self.freeze, "unfreeze": self.unfreeze, "state": self.state,
@@ -83,14 +81,7 @@ class Agent:
 
     def timeline_load(self, progress: Progress, entries: list[dict[str, Any]]) -> int:
         """The platform's events on this pnode (see timeline.py); only changes, checked before any runs."""
-        for entry in entries:
-            for operation, kwargs in entry["requests"]:
-                if operation not in CHANGES:
-                    raise ValueError(f"event {entry['id']}: {operation!r} is not an operation a timeline runs")
-                for op in kwargs.get("ops", ()):
-                    problem = wire.check(op)
-                    if problem:
-                        raise ValueError(f"event {entry['id']}: {problem}")
+        timeline.check(entries, wire.check)
         ops = [op for entry in entries for _, kwargs in entry["requests"] for op in kwargs.get("ops", ())]
         for op in ops:
             shaping.prepare(op)
@@ -283,7 +274,7 @@ def serve(channel: Any) -> None:
             channel.send(("error", request_id, failure(KeyError(f"unknown operation {operation!r}"), operation)))
             continue
         try:
-            if operation in CHANGES:
+            if operation in timeline.CHANGES:
                 with agent.lock:
                     reply = ("ok", request_id, handler(progress, **kwargs))
                     cgroups.enter(agent.home)

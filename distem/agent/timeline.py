@@ -15,6 +15,20 @@ from collections.abc import Callable
 from typing import Any
 
 Run = Callable[[str, dict[str, Any]], Any]  # (operation, kwargs) -> result, or raises
+# What changes the pnode: what a timeline runs, and what the agent runs one at a time.
+CHANGES = frozenset({"apply", "undo_owner", "start", "stop", "freeze", "unfreeze", "netns_spawn", "image_receive"})
+
+
+def check(entries: list[dict[str, Any]], problem: Callable[[dict[str, Any]], str]) -> None:
+    """Every request a change of the pnode, each op right by the wire (``problem``): checked before any runs."""
+    for entry in entries:
+        for operation, kwargs in entry["requests"]:
+            if operation not in CHANGES:
+                raise ValueError(f"event {entry['id']}: {operation!r} is not an operation a timeline runs")
+            for op in kwargs.get("ops", ()):
+                wrong = problem(op)
+                if wrong:
+                    raise ValueError(f"event {entry['id']}: {wrong}")
 
 
 class Timeline:

@@ -13,11 +13,14 @@ back, and records every call (``calls``). It runs nothing: no link, container or
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
 from .. import wire
+from ..agent import timeline
 from ..errors import AgentError
 from ..model import PNode
 from ..platform.platform import Platform
@@ -47,6 +50,7 @@ class FakeSession:
         self.containers: dict[str, str] = {}  # name -> RUNNING, DOWN, FROZEN
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._failures: dict[str, int | str] = {}
+        self.timeline = timeline.Timeline(lambda operation, kwargs: self.call(operation, **kwargs), threading.Lock())
 
     # -- what a test makes happen ----------------------------------------------------------
     def fail_next(self, operation: str, at: int = 0, vnode: str = "") -> None:
@@ -69,6 +73,7 @@ class FakeSession:
         return handler(**kwargs)
 
     def close(self, clean: bool = True) -> dict[str, Any]:
+        self.timeline.stop()
         removed = sum(len(ops) for ops in self.held.values())
         self.held.clear()
         self.containers.clear()
@@ -142,6 +147,23 @@ class FakeSession:
 
     def _images_missing(self, images: dict[str, list[str]]) -> list[str]:
         return []
+
+    # the agent's own timeline, running this session's calls at their instants
+    def _clock(self) -> float:
+        return time.time()
+
+    def _timeline_load(self, entries: list[dict[str, Any]]) -> int:
+        timeline.check(entries, wire.check)
+        return self.timeline.load(entries)
+
+    def _timeline_start(self, epoch: float) -> float:
+        return self.timeline.start(epoch)
+
+    def _timeline_status(self) -> dict[str, Any]:
+        return self.timeline.status()
+
+    def _timeline_stop(self) -> dict[str, Any]:
+        return self.timeline.stop()
 
 
 class FakePlatform(Platform):
