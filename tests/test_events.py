@@ -25,7 +25,7 @@ pytestmark = pytest.mark.root
 
 STEP_MS = 50  # a change must show within this of its planned instant (the issue's bound)
 SLACK_MS = 0.5  # a held RTT's median vs the asked delay (the delay line's 0.3 ms, plus the base RTT)
-REPLY = re.compile(r"^\[(?P<ts>[\d.]+)\] \S+ : \[\d+\], \d+ bytes, (?P<rtt>[\d.]+) ms")
+REPLY = re.compile(r"^\[(?P<ts>[\d.]+)\] (?P<dst>\S+) : \[\d+\], \d+ bytes, (?P<rtt>[\d.]+) ms")
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +44,22 @@ def pair(state_dir, busybox):
         p.close()
 
 
-def _ping(p, seconds: float) -> list[tuple[float, float]]:
-    """(send time in s from the schedule's start, RTT ms) of each reply of a 10 ms fping a -> b."""
-    out = p.host_execute("a", ["fping", "-D", "-C", str(int(seconds * 100)), "-p", "10", "-i", "1", "-t", "2000",
-                               "10.144.0.2"], timeout=seconds + 10, check=False)
+def pings(p, vnode: str, addresses: list[str], seconds: float) -> dict[str, list[tuple[float, float]]]:
+    """(send time in s from the schedule's start, RTT ms) of each reply of a 10 ms fping from ``vnode``."""
+    out = p.host_execute(vnode, ["fping", "-D", "-C", str(int(seconds * 100)), "-p", "10", "-i", "1", "-t", "2000",
+                                 *addresses], timeout=seconds + 10, check=False)
     epoch = p._events.epoch or 0.0
-    replies = []
+    replies: dict[str, list[tuple[float, float]]] = {address: [] for address in addresses}
     for line in out.splitlines():
         match = REPLY.match(line)
         if match:
             rtt = float(match["rtt"])
-            replies.append((float(match["ts"]) - rtt / 1000 - epoch, rtt))
+            replies[match["dst"]].append((float(match["ts"]) - rtt / 1000 - epoch, rtt))
     return replies
+
+
+def _ping(p, seconds: float) -> list[tuple[float, float]]:
+    return pings(p, "a", ["10.144.0.2"], seconds)["10.144.0.2"]
 
 
 def first_after(replies, since: float, test) -> float:

@@ -11,6 +11,7 @@ import pytest
 import distem
 from distem.errors import ValidationError
 
+from .test_events import STEP_MS, first_after, held, pings
 from .test_matrix_measured import within
 
 pytestmark = pytest.mark.root
@@ -132,3 +133,26 @@ def test_a_gateway_joins_the_two_vnetworks_across_pnodes(spanning, busybox, clus
     finally:
         spanning.vnode_remove("gw")
     assert spanning.reachable("t0", ["c2"]) == {"c2": False}
+
+
+def test_events_on_three_pnodes_start_together(spanning):
+    """One instant, a change on each pnode: t0 pings t1 and t2 every 10 ms; both steps land at 1 s."""
+    spanning.ping("t0", "t1", count=20), spanning.ping("t0", "t2", count=20)  # ARP resolved
+    spanning.at(1).latency("t1", "if0", "20ms", direction="output").latency("t2", "if0", "30ms", direction="output")
+    spanning.at(1).latency("t0", "if0", "5ms", direction="output")
+    spanning.event_manager_start()
+    try:
+        replies = pings(spanning, "t0", ["10.144.0.2", "10.144.0.3"], 2.5)
+        events = spanning.events_wait(timeout=10)
+    finally:
+        spanning.event_manager_stop()
+        for name in ("t0", "t1", "t2"):
+            spanning.voutput_update(name, "if0", {"latency": "0ms"})
+    assert sorted(events.pnodes) == sorted(pnode.name for pnode in spanning.model.pnodes.values())
+    assert set(events.attrs["clock_offsets_ms"]) == set(events.pnodes)
+    assert (events.outcome == "ok").all() and (events.skew_ms.abs() < STEP_MS).all(), events
+    assert events.applied_s.max() - events.applied_s.min() < STEP_MS / 1000
+    for address, rtt in (("10.144.0.2", 25), ("10.144.0.3", 35)):
+        step = first_after(replies[address], 0, lambda ms, rtt=rtt: ms > rtt - 2)
+        assert abs(step - 1) < STEP_MS / 1000, (address, step)
+        assert held(replies[address], 1.2, 2.5) == pytest.approx(rtt, abs=1)
