@@ -12,6 +12,7 @@ import errno
 import functools
 import os
 import socket
+import struct
 from typing import Any
 
 from pyroute2 import IPBatch, IPRoute
@@ -27,6 +28,7 @@ LEAF = 0x100000  # 10:, under 1:2
 # the rest of 1:1's rate, so all children share that rate (they add 8 kbit/s each at most).
 CHILD_RATE, CHILD_BURST = 1000, 1600
 INGRESS = 0xFFFF0000  # ffff:
+TC_H_ROOT, TC_H_INGRESS = 0xFFFFFFFF, 0xFFFFFFF1
 ETH_P_ALL, ETH_P_IP = 0x0003, 0x0800
 PARTITION_PRIO, REDIRECT_PRIO = 1, 2  # on a veth's ingress: a partition's drops come before the redirect
 
@@ -82,7 +84,7 @@ def htb_replace(ipr: IPRoute, device: str, rate_bps: int, burst_bytes: int) -> N
     except OSError as exc:
         if exc.errno not in (errno.ENOENT, errno.EINVAL, errno.EOPNOTSUPP):
             raise
-        netlink_batch.send([encoded("replace", "htb", index, ROOT, 0xFFFFFFFF, default=DEFAULT & 0xFFFF),
+        netlink_batch.send([encoded("replace", "htb", index, ROOT, TC_H_ROOT, default=DEFAULT & 0xFFFF),
                             *classes])
 
 
@@ -119,6 +121,11 @@ def prepare(op: dict[str, Any]) -> None:
     kind = op["op"]
     if kind == "htb_replace":
         _htb_classes(0, op["rate_bps"], op["burst_bytes"])
+        encoded("replace", "htb", 0, ROOT, TC_H_ROOT, default=DEFAULT & 0xFFFF)
+    elif kind == "redirect_ingress":
+        encoded("replace", "ingress", 0, INGRESS, TC_H_INGRESS), _redirect_template()
+    elif kind == "shaping_clear":
+        _root_deletion(), _filter_deletion(REDIRECT_PRIO, ETH_P_ALL)
     elif kind == "netem_replace":
         netem_leaf(0, LEAF, DEFAULT, op["limit"], op["limits"])
     elif kind == "fifo_replace":
@@ -158,29 +165,69 @@ def ifb_create(ipr: IPRoute, name: str, alias: str) -> None:
     ipr.link("set", index=index_of(ipr, name), ifalias=alias, state="up")
 
 
+def _compiled(request: Any) -> bytes:
+    """The bytes of the tc request that ``request(batch)`` adds to an IPBatch (device index 1)."""
+    batch = IPBatch()
+    try:
+        request(batch)
+        return bytes(batch.batch)
+    finally:
+        batch.close()
+
+
+@functools.lru_cache(maxsize=1)
+def _root_deletion() -> bytes:
+    return _compiled(lambda batch: batch.tc("del", index=1, root=True))
+
+
+@functools.lru_cache(maxsize=8)
+def _filter_deletion(prio: int, protocol: int) -> bytes:  # pyroute2 asks a target even to delete
+    return _compiled(lambda batch: batch.tc("del-filter", "u32", 1, parent=INGRESS, prio=prio, protocol=protocol,
+                                            target=0))
+
+
+_TARGET = 0x7EDC_BA98  # a sentinel ifindex, found in the compiled redirect and replaced by the real one
+
+
+@functools.lru_cache(maxsize=1)
+def _redirect_template() -> tuple[bytes, int]:
+    request = _compiled(lambda batch: batch.tc(
+        "replace-filter", "u32", 1, parent=INGRESS, prio=REDIRECT_PRIO, protocol=ETH_P_ALL, target=0x1,
+        keys=["0x0/0x0+0"], action={"kind": "mirred", "direction": "egress", "action": "redirect", "ifindex": _TARGET}))
+    sentinel = struct.pack("=I", _TARGET)
+    assert request.count(sentinel) == 1
+    return request, request.index(sentinel)
+
+
+def _redirect_filter(index: int, target: int) -> bytes:
+    """The u32 filter on ``index``'s ingress sending everything out of ``target``."""
+    request, at = _redirect_template()
+    patched = bytearray(netlink_batch.with_tcmsg(request, index, 0, INGRESS))
+    struct.pack_into("=I", patched, at, target)
+    return bytes(patched)
+
+
 def redirect_ingress(ipr: IPRoute, device: str, ifb: str) -> None:
-    index, target = index_of(ipr, device), index_of(ipr, ifb)
-    ipr.tc("replace", "ingress", index, INGRESS)
-    ipr.tc("replace-filter", "u32", index, parent=INGRESS, prio=REDIRECT_PRIO, protocol=ETH_P_ALL, target=0x1,
-           keys=["0x0/0x0+0"], action={"kind": "mirred", "direction": "egress", "action": "redirect",
-                                       "ifindex": target})
+    """What arrives on ``device`` goes out of ``ifb`` (the vnode's output is shaped there)."""
+    index = index_of(ipr, device)
+    netlink_batch.send([encoded("replace", "ingress", index, INGRESS, TC_H_INGRESS),
+                        _redirect_filter(index, index_of(ipr, ifb))])
 
 
 def shaping_clear(ipr: IPRoute, device: str, root: bool, ingress: bool) -> None:
     """Delete our root qdisc and/or the redirect of ingress (a partition's drops stay); absent ones are fine."""
     index = index_of(ipr, device)
     if root:
-        _absent_ok(lambda: ipr.tc("del", index=index, root=True))
+        _absent_ok(netlink_batch.with_tcmsg(_root_deletion(), index, 0, TC_H_ROOT))
     if ingress:
-        _absent_ok(lambda: ipr.tc("del-filter", "u32", index, parent=INGRESS, prio=REDIRECT_PRIO, protocol=ETH_P_ALL,
-                                      target=0))  # pyroute2 asks a target even to delete
+        _absent_ok(netlink_batch.with_tcmsg(_filter_deletion(REDIRECT_PRIO, ETH_P_ALL), index, 0, INGRESS))
 
 
-def _absent_ok(delete: Any) -> None:
+def _absent_ok(request: bytes) -> None:
     try:
-        delete()
-    except NetlinkError as exc:
-        if exc.code not in (errno.ENOENT, errno.EINVAL):
+        netlink_batch.send([request])
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.EINVAL):
             raise
 
 
@@ -195,8 +242,7 @@ def partition_set(ipr: IPRoute, device: str, sink: str, addresses: list[str]) ->
     to ``sink`` (kernels without the gact action still have mirred)."""
     index = index_of(ipr, device)
     ipr.tc("replace", "ingress", index, INGRESS)
-    _absent_ok(lambda: ipr.tc("del-filter", "u32", index, parent=INGRESS, prio=PARTITION_PRIO, protocol=ETH_P_IP,
-                                  target=0))
+    _absent_ok(netlink_batch.with_tcmsg(_filter_deletion(PARTITION_PRIO, ETH_P_IP), index, 0, INGRESS))
     for address in addresses:
         key = f"0x{int.from_bytes(socket.inet_aton(address), 'big'):08x}/0xffffffff+16"  # the IPv4 destination
         ipr.tc("add-filter", "u32", index, parent=INGRESS, prio=PARTITION_PRIO, protocol=ETH_P_IP, target=0x1,
