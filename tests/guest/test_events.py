@@ -7,8 +7,7 @@ import os
 
 import pytest
 
-import distem
-
+from .conftest import netem_platform
 from ..test_events import SLACK_MS as HOST_SLACK_MS
 from ..test_events import STEP_MS, _ping, first_after, held
 
@@ -18,20 +17,8 @@ SLACK_MS = 0.8 if os.environ.get("DISTEM_IN_GUEST") else HOST_SLACK_MS  # as in 
 
 @pytest.fixture(scope="module")
 def trio(state_dir, busybox):
-    p = distem.Platform(state_dir=state_dir, progress=False)
-    try:
-        if p.backend("local") != "netem":
-            pytest.skip(f"needs sch_netem; kernel {p.pnodes.loc['local', 'kernel']} has the qdiscs "
-                        f"{p.sessions['local'].facts['qdiscs']} only (make test runs these in a guest kernel)")
-        p.vnetwork("vnet", "10.144.0.0/24")
-        for name in ("a", "b", "c"):
-            p.vnode(name).image(busybox).iface("if0", "vnet")
-        p.deploy()
-        assert p.wait_vnodes({"port": None, "timeout": 60})
-        p.ping("a", "b", count=50)  # ARP resolved before any schedule starts
+    with netem_platform(state_dir, busybox, ("a", "b", "c")) as p:
         yield p
-    finally:
-        p.close()
 
 
 def test_a_latency_trace_and_a_matrix_cell_step_at_their_instants(trio):

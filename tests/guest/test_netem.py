@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import distem
+from .conftest import netem_platform
 
 pytestmark = [pytest.mark.root, pytest.mark.guest]
 # What a delay may be off by, at least. A guest kernel's timers fire late: under QEMU without KVM
@@ -24,19 +24,8 @@ SLACK_MS = 0.8 if os.environ.get("DISTEM_IN_GUEST") else 0.3
 
 @pytest.fixture(scope="module")
 def pair(state_dir, busybox):
-    p = distem.Platform(state_dir=state_dir, progress=False)
-    try:
-        if p.backend("local") != "netem":
-            pytest.skip(f"needs sch_netem; kernel {p.pnodes.loc['local', 'kernel']} has the qdiscs "
-                        f"{p.sessions['local'].facts['qdiscs']} only (make test runs these in a guest kernel)")
-        p.vnetwork("vnet", "10.144.0.0/24")
-        p.vnode("a").image(busybox).iface("if0", "vnet")
-        p.vnode("b").image(busybox).iface("if0", "vnet")
-        p.deploy()
-        p.ping("a", "b", count=3)  # ARP, so the first measured probe pays nothing extra
+    with netem_platform(state_dir, busybox, ("a", "b")) as p:
         yield p
-    finally:
-        p.close()
 
 
 @pytest.fixture
