@@ -170,17 +170,24 @@ def _read(path: str) -> str:
         return ""
 
 
-def usage(relpath: str) -> dict[str, int]:
-    """CPU time (ns), memory in use and at its peak, bytes read/written by a cgroup, from whichever
-    hierarchy has each controller; 0 where unknown (a stopped vnode has no cgroup)."""
-    h = hierarchies()
-    out = {"cpu_ns": 0, "memory_bytes": 0, "memory_peak_bytes": 0, "io_read_bytes": 0, "io_write_bytes": 0}
+def usage(relpath: str, h: Hierarchies | None = None) -> dict[str, int]:
+    """CPU time and the time its quota throttled it (ns), memory in use and at its peak, bytes
+    read/written by a cgroup, from whichever hierarchy has each controller; 0 where unknown (a
+    stopped vnode has no cgroup). ``h``: the hierarchies, when the caller has read them already."""
+    h = h or hierarchies()
+    out = {"cpu_ns": 0, "cpu_throttled_ns": 0, "memory_bytes": 0, "memory_peak_bytes": 0,
+           "io_read_bytes": 0, "io_write_bytes": 0}
     v2 = os.path.join(h.v2, relpath) if h.v2 else ""
+    v2_cpu = dict(line.split() for line in _read(os.path.join(v2, "cpu.stat")).splitlines()) if v2 else {}
     if "cpuacct" in h.v1:
         out["cpu_ns"] = int(_read(os.path.join(h.v1["cpuacct"], relpath, "cpuacct.usage")) or 0)
-    elif v2:
-        stats = dict(line.split() for line in _read(os.path.join(v2, "cpu.stat")).splitlines())
-        out["cpu_ns"] = int(stats.get("usage_usec", 0)) * 1000
+    else:
+        out["cpu_ns"] = int(v2_cpu.get("usage_usec", 0)) * 1000
+    if "cpu" in h.v1:
+        stats = dict(line.split() for line in _read(os.path.join(h.v1["cpu"], relpath, "cpu.stat")).splitlines())
+        out["cpu_throttled_ns"] = int(stats.get("throttled_time", 0))
+    else:
+        out["cpu_throttled_ns"] = int(v2_cpu.get("throttled_usec", 0)) * 1000
     if "memory" in h.v1:
         out["memory_bytes"] = int(_read(os.path.join(h.v1["memory"], relpath, "memory.usage_in_bytes")) or 0)
         out["memory_peak_bytes"] = int(_read(os.path.join(h.v1["memory"], relpath, "memory.max_usage_in_bytes")) or 0)

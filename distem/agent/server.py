@@ -25,7 +25,7 @@ from typing import Any
 
 from pyroute2 import IPRoute
 
-from . import cgroups, containers, facts, measure, shaping, timeline, undo, userspace, wire
+from . import cgroups, containers, facts, measure, monitor, shaping, timeline, undo, userspace, wire
 from .apply import Applier, OpFailed, images_missing, receive_image
 from .journal import Journal
 from .system import process_start_time
@@ -40,7 +40,7 @@ Progress = Callable[[int, int], None]
 class Agent:
     def __init__(self, platform_id: str, state_dir: str, cgroup_root: str) -> None:
         """``cgroup_root``: the platform's cgroup directory on this pnode (the controller names it)."""
-        self.platform_id, self.state_dir = platform_id, state_dir
+        self.platform_id, self.state_dir, self.cgroup_root = platform_id, state_dir, cgroup_root
         self.root = os.path.join(state_dir, "platforms", platform_id)
         self.lxcpath = os.path.join(self.root, "lxc")
         os.makedirs(self.lxcpath, exist_ok=True)
@@ -59,6 +59,7 @@ class Agent:
         self.spawned: dict[int, subprocess.Popen[str]] = {}
         self.lock = threading.Lock()
         self.timeline = timeline.Timeline(self._timeline_run, self.lock)
+        self.samplers: dict[str, monitor.Sampler] = {}
         self.handlers: dict[str, Callable[..., Any]] = {
             "apply": self.apply, "undo_owner": self.undo_owner, "start": self.start, "stop": self.stop,
             "freeze": self.freeze, "unfreeze": self.unfreeze, "state": self.state,
@@ -72,6 +73,10 @@ class Agent:
             "timeline_start": lambda progress, epoch: self.timeline.start(epoch),
             "timeline_status": lambda progress: self.timeline.status(),
             "timeline_stop": lambda progress: self.timeline.stop(),
+            "monitor_start": self.monitor_start,
+            "monitor_fetch": lambda progress, name, known_keys: self.samplers[name].fetch(known_keys),
+            "monitor_stop": self.monitor_stop,
+            "monitor_resume": lambda progress, name: self.samplers[name].start(),
         }
 
     def _timeline_run(self, operation: str, kwargs: dict[str, Any]) -> Any:
@@ -92,6 +97,26 @@ class Agent:
                 cgroups.enter(self.home)
         return self.timeline.load(entries)
 
+    def monitor_start(self, progress: Progress, name: str, interval: float, epoch: float, max_mb: float,
+                      devices: list[str], queues: list[str], platform: bool, system: bool, host: str = "",
+                      loadavg: bool = False) -> None:
+        """Sampler ``name`` (a previous one of that name is replaced): ``devices`` and ``queues``, name
+        prefixes of interfaces (see monitor.Sampler); ``platform``: the vnodes' cgroups and the delay
+        line; ``system``: the pnode's CPU, load, memory; Distem's probes: ``host``, ``loadavg``."""
+        self.monitor_stop(progress, name, forget=True)
+        sampler = monitor.Sampler(interval, epoch, max_mb, devices, queues, self.cgroup_root if platform else "",
+                                  system, self.delay_lines.stats if platform else None, host, loadavg)
+        self.samplers[name] = sampler
+        sampler.start()
+
+    def monitor_stop(self, progress: Progress, name: str, forget: bool = False) -> None:
+        """Stop sampler ``name`` (its rows stay to fetch, unless ``forget``)."""
+        sampler = self.samplers.get(name)
+        if sampler is not None:
+            sampler.stop()
+            if forget:
+                del self.samplers[name]
+
     # -- handlers ----------------------------------------------------------------------
     def apply(self, progress: Progress, ops: list[dict[str, Any]]) -> int:
         return self.applier.apply(ops, lambda done: progress(done, len(ops)))
@@ -106,7 +131,8 @@ class Agent:
     def usage(self, progress: Progress, paths: dict[str, str]) -> dict[str, dict[str, int]]:
         """What each vnode's cgroup (``{vnode: relative cgroup path}``) has used: CPU time, memory,
         bytes read and written."""
-        return {name: cgroups.usage(path) for name, path in paths.items()}
+        h = cgroups.hierarchies()
+        return {name: cgroups.usage(path, h) for name, path in paths.items()}
 
     def _each(self, progress: Progress, operation: str, names: list[str], action: Callable[[str], Any],
               workers: int = 1) -> dict[str, Any]:
@@ -219,6 +245,8 @@ class Agent:
 
     def close(self) -> dict[str, object]:
         self.timeline.stop()  # nothing fires once the platform is being removed
+        for sampler in self.samplers.values():
+            sampler.stop()
         cgroups.enter(self.home)
         self.delay_lines.stop()  # our child: reaped here, so undo does not wait on a zombie
         self.ipr.close()

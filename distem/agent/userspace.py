@@ -169,6 +169,15 @@ class DelayLines:
             self.journal.sync()
         self.proc = self.entry = None
 
+    def stats(self) -> dict[str, Any] | None:
+        """The process's counters (received, dropped, accepted, held...), or None when none runs."""
+        if not self._alive():
+            return None
+        try:
+            return self._send({"op": "stats"})
+        except (OSError, ValueError):
+            return None
+
     def _send(self, message: dict[str, Any]) -> dict[str, Any]:
         answer = delayline.request(self.control, message)
         if not answer.get("ok"):

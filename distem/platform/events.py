@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEFAULT_UNTIL = 600.0  # s: how far a random source runs when it names no end
 LEAD = 0.3  # s between the last pnode's timeline arriving and the start instant
-CLOCK_PROBES = 5
 nan = math.nan
 MEMORY_KEYS = {"limit_v1": "mem", "hard_limit": "hard_limit", "soft_limit": "soft_limit", "swap": "swap"}
 COLUMNS = ["planned_s", "applied_s", "skew_ms", "late_ms", "took_ms", "resource", "type", "value", "source", "outcome", "message", "pnodes"]
@@ -143,7 +142,7 @@ class Events:
             for pnode, reqs in sent.items():
                 by_pnode[pnode].append({"id": i, "at": event.at, "requests": [list(r) for r in reqs]})
         used = {p: entries for p, entries in by_pnode.items() if entries}
-        offsets = {p: self._offset(p) for p in used}
+        offsets = {p: self.pool.clock_offset(p) for p in used}
         self.pool.on_all({p: ("timeline_load", {"entries": entries}) for p, entries in used.items()})
         epoch = time.time() + LEAD
         self.run = _Run(events, requests, epoch, offsets, before)
@@ -265,16 +264,6 @@ class Events:
             self.matrix.set_cells(cells)
         else:
             raise ValidationError("event type", event.type, "not supported on this target")
-
-    def _offset(self, pnode: str) -> float:
-        """The pnode's clock minus ours (s), from the probe with the shortest round trip."""
-        best = (float("inf"), 0.0)
-        for _ in range(CLOCK_PROBES):
-            sent = time.time()
-            theirs = self.pool.call(pnode, "clock")
-            back = time.time()
-            best = min(best, (back - sent, theirs - (sent + back) / 2))
-        return best[1]
 
     # -- following a run -------------------------------------------------------------------------------
     def running(self) -> bool:

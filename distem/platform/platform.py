@@ -12,6 +12,8 @@
     routes        Routes      routes between vnetworks; what each namespace holds
     placement     Placement   topology, place(), the last mapping
     measure       Measures    fping, iperf3 from inside vnodes
+    events        Events      the event schedule, run on the pnodes' timelines
+    monitor       Monitor     samplers on the pnodes, their series, the fidelity watch
 
 Every public call validates against the model first (raising ValidationError with nothing
 changed), then sends plans to the agents of the pnodes concerned in parallel, and turns agent
@@ -43,6 +45,7 @@ from .image_cache import ImageCache
 from .links import Links
 from .matrix import Matrix
 from .measure import Measures
+from .monitor import Monitor
 from .placement import Placement
 from .placement_view import PlacementView
 from .pnodes import as_pnodes, read_nodefile
@@ -135,6 +138,7 @@ class Platform:
         self._placement = Placement(self.model, self.pool, self._vnodes)
         self._events = Events(self.model, self.pool, self._links, self._matrix, self._resources, self._vnodes,
                               self._routes)
+        self._monitor = Monitor(self.model, self.pool, self._events)
         log.info("platform %s on %s", self.id, ", ".join(self.pool.sessions))
 
     @classmethod
@@ -591,6 +595,29 @@ class Platform:
         the schedule before it starts; ``.attrs`` holds the start instant and the pnodes' clock offsets."""
         return self._events.frame
 
+    # -- watching a run (Monitor) ----------------------------------------------------------
+    def monitor_start(self, interval: float = 1.0, *, max_mb: float = 256.0) -> None:
+        self._check_open(changes=False)
+        self._monitor.start(interval, max_mb=max_mb)
+
+    monitor_start.__doc__ = Monitor.start.__doc__
+    monitor_stop = _By("_monitor", "stop")
+    monitor_frame = _By("_monitor", "frame")
+    metric_series = _By("_monitor", "series_of")
+    plot_metrics = _By("_monitor", "plot")
+    fidelity = _By("_monitor", "fidelity")
+    pnodes_launch_probes = _By("_monitor")
+    pnodes_get_probes_data = _By("_monitor")
+    pnodes_restart_probes = _By("_monitor")
+    pnodes_stop_probes = _By("_monitor")
+    pnodes_delete_probes = _By("_monitor")
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        """What the monitor sampled (``monitor_start``), tidy: time, pnode, vnode, iface, metric, value;
+        counters as rates. ``p.monitor_frame(raw=True)``: the counters as read."""
+        return self._monitor.frame()
+
     # -- state as DataFrames ----------------------------------------------------------
     @property
     def vnodes(self) -> pd.DataFrame:
@@ -624,8 +651,12 @@ class Platform:
 
     # -- teardown ----------------------------------------------------------------------
     def close(self) -> None:
-        """Remove everything this platform created on every pnode, then disconnect. Safe twice."""
-        self.pool.close()
+        """Remove everything this platform created on every pnode, then disconnect. Safe twice.
+        What the monitor sampled is fetched first, and stays in ``p.metrics``."""
+        try:
+            self._monitor.stop()
+        finally:
+            self.pool.close()
 
     def __enter__(self) -> Platform:
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -99,6 +100,16 @@ class PnodePool:
             self._rehearsal.sent.append((pnode, (operation, kwargs)))
             return CHANGES[operation](kwargs)
         return self.sessions[pnode].call(operation, progress=progress, **kwargs)
+
+    def clock_offset(self, pnode: str, probes: int = 5) -> float:
+        """The pnode's clock minus ours (s), from the probe with the shortest round trip."""
+        best = (float("inf"), 0.0)
+        for _ in range(probes):
+            sent = time.time()
+            theirs = self.call(pnode, "clock")
+            back = time.time()
+            best = min(best, (back - sent, theirs - (sent + back) / 2))
+        return best[1]
 
     def on_each(self, calls: Calls, label: str | None = None,
                 total: int = 0) -> tuple[dict[str, Any], list[AgentError]]:

@@ -1,0 +1,223 @@
+"""Sampling on this pnode: the platform's interfaces, vnodes and the pnode itself, every interval.
+
+A sampler is a thread that, each tick, reads what the kernel counts already: ``/proc/net/dev``
+(every interface, one read), one netlink dump of the root qdiscs (their queues), each vnode's
+cgroup files, ``/proc/stat``, ``/proc/loadavg``, ``/proc/meminfo`` and the delay line's counters.
+It appends one row of numbers to its buffer. What each number is (its key: kind, name, metric)
+is kept once; a chunk of rows shares one layout of keys, so a row costs 8 bytes a number.
+
+The controller fetches rows in batches (``fetch``), which frees them; past ``max_mb`` the oldest
+chunk is dropped and counted as lost. Ticks fall on ``epoch + k * interval`` and each row's time
+is this pnode's ``time.time() - epoch``: the controller gives every pnode the same instant on its
+own clock, so rows of all pnodes line up.
+
+Keys name host devices and cgroup directories, not vnodes: the agent knows no model, and a vnode
+created while sampling is found by its name alone (``d<platform>v...`` veths, ``d<platform>f...``
+ifbs, ``vnode-<name>`` cgroups).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from array import array
+from collections.abc import Callable
+from typing import Any
+
+from . import cgroups, netlink_batch
+
+Key = tuple[str, str, str]  # ("dev" | "cgroup" | "pnode", device / vnode / "", metric)
+CHUNK_ROWS = 600
+NETDEV = {"rx_bytes": 0, "rx_packets": 1, "rx_drops": 3, "tx_bytes": 8, "tx_packets": 9, "tx_drops": 11}
+DELAY_LINE = ("received", "dropped", "held")
+
+
+class _Chunk:
+    def __init__(self, layout: tuple[int, ...]) -> None:
+        self.layout = layout
+        self.times = array("d")
+        self.values = array("d")
+
+    def size(self) -> int:
+        return 8 * (len(self.times) + len(self.values))
+
+
+class Sampler:
+    """What to read: ``devices``, name prefixes of host interfaces whose counters and root queue are
+    sampled (``queues``: whose queue only); ``cgroup_root``, the platform's cgroup directory (its
+    ``vnode-*`` children); ``pnode``: CPU, load, memory; ``delay_line``: a callable giving the
+    delay line's counters (None when none runs). Distem's probes: ``host``, one interface's byte
+    counters; ``loadavg``, the three load averages."""
+
+    def __init__(self, interval: float, epoch: float, max_mb: float, devices: list[str], queues: list[str],
+                 cgroup_root: str = "", pnode: bool = False,
+                 delay_line: Callable[[], dict[str, Any] | None] | None = None, host: str = "",
+                 loadavg: bool = False) -> None:
+        self.interval, self.epoch, self.max_bytes = interval, epoch, int(max_mb * 1e6)
+        self.devices, self.queues = tuple(devices), tuple(queues)
+        self.cgroup_root, self.pnode, self.delay_line = cgroup_root, pnode, delay_line
+        self.host, self.loadavg = host, loadavg
+        self.hierarchies = cgroups.hierarchies()
+        self.keys: list[Key] = []
+        self.key_ids: dict[Key, int] = {}
+        self.chunks: list[_Chunk] = []
+        self.size = 0
+        self.lost = 0  # rows dropped past max_mb, never fetched
+        self.ticks = 0
+        self.busy_s = 0.0  # this thread's own time spent reading (its cost)
+        self.ifindex: dict[str, int] = {}
+        self.last_cpu = _cpu_times()
+        self.lock = threading.Lock()  # between the thread's appends and a fetch
+        self.stopping = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    # -- the thread --------------------------------------------------------------------
+    def start(self) -> None:
+        self.stopping.clear()
+        self.thread = threading.Thread(target=self._serve, name="distem-monitor", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def _serve(self) -> None:
+        origin = time.monotonic() + (self.epoch - time.time())
+        k = max(0, int((time.monotonic() - origin) / self.interval) + 1)
+        while not self.stopping.wait(max(0.0, origin + k * self.interval - time.monotonic())):
+            began = time.thread_time()
+            self.sample()
+            self.busy_s += time.thread_time() - began
+            k = max(k + 1, int((time.monotonic() - origin) / self.interval) + 1)  # a late tick is skipped
+
+    # -- one tick ----------------------------------------------------------------------
+    def sample(self) -> None:
+        now = time.time()
+        row: list[tuple[Key, float]] = []
+        if self.devices or self.queues or self.host:
+            row += self._devices()
+        if self.cgroup_root:
+            row += self._cgroups()
+        if self.pnode:
+            row += self._pnode()
+        if self.loadavg:
+            with open("/proc/loadavg") as f:
+                loads = f.read().split()[:3]
+            row += [(("pnode", "", f"load{m}"), float(v)) for m, v in zip((1, 5, 15), loads)]
+        if self.delay_line is not None:
+            stats = self.delay_line()
+            if stats is not None:
+                row += [(("pnode", "", f"delay_line_{name}"), float(stats[name])) for name in DELAY_LINE]
+        self._append(now - self.epoch, row)
+        self.ticks += 1
+
+    def _devices(self) -> list[tuple[Key, float]]:
+        row: list[tuple[Key, float]] = []
+        with open("/proc/net/dev") as f:
+            lines = f.read().splitlines()[2:]
+        names = []
+        for line in lines:
+            name, _, rest = line.partition(":")
+            name = name.strip()
+            if name == self.host:
+                fields = rest.split()
+                row += [(("pnode", "", "host_rx_bytes"), float(fields[0])), (("pnode", "", "host_tx_bytes"), float(fields[8]))]
+            if not (self.devices or self.queues):
+                continue
+            if name.startswith(self.devices):
+                fields = rest.split()
+                row += [(("dev", name, metric), float(fields[i])) for metric, i in NETDEV.items()]
+            if name.startswith(self.devices + self.queues):
+                names.append(name)
+        if not names:
+            return row
+        queues = netlink_batch.root_qdisc_queues()
+        if any(self.ifindex.get(n) not in queues for n in names):  # new devices, or recreated (a restart)
+            self.ifindex = {n: _ifindex(n) for n in names}
+        for name in names:
+            backlog, drops = queues.get(self.ifindex.get(name, -1), (0, 0))
+            row += [(("dev", name, "queue_bytes"), float(backlog)), (("dev", name, "queue_drops"), float(drops))]
+        return row
+
+    def _cgroups(self) -> list[tuple[Key, float]]:
+        h = self.hierarchies
+        mount = h.v1.get("cpuacct") or h.v1.get("memory") or h.v2
+        try:
+            children = sorted(e.name for e in os.scandir(os.path.join(mount or "", self.cgroup_root))
+                              if e.is_dir() and e.name.startswith("vnode-"))
+        except OSError:
+            return []
+        row: list[tuple[Key, float]] = []
+        for child in children:
+            vnode = child[len("vnode-"):]
+            used = cgroups.usage(f"{self.cgroup_root}/{child}", h)
+            row += [(("cgroup", vnode, metric), float(value)) for metric, value in used.items()]
+        return row
+
+    def _pnode(self) -> list[tuple[Key, float]]:
+        total, idle = _cpu_times()
+        busy = 1 - (idle - self.last_cpu[1]) / (total - self.last_cpu[0]) if total > self.last_cpu[0] else 0.0
+        self.last_cpu = (total, idle)
+        with open("/proc/loadavg") as f:
+            load1 = float(f.read().split()[0])
+        with open("/proc/meminfo") as f:
+            available = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+        return [(("pnode", "", "cpu_busy"), busy), (("pnode", "", "load1"), load1),
+                (("pnode", "", "memory_available_bytes"), float(available))]
+
+    def _append(self, t: float, row: list[tuple[Key, float]]) -> None:
+        ids = []
+        for key, _ in row:
+            i = self.key_ids.get(key)
+            if i is None:
+                i = self.key_ids[key] = len(self.keys)
+                self.keys.append(key)
+            ids.append(i)
+        layout = tuple(ids)
+        with self.lock:
+            self._add_row(layout, t, [value for _, value in row])
+
+    def _add_row(self, layout: tuple[int, ...], t: float, values: list[float]) -> None:
+        chunk = self.chunks[-1] if self.chunks else None
+        if chunk is None or chunk.layout != layout or len(chunk.times) >= CHUNK_ROWS:
+            chunk = _Chunk(layout)
+            self.chunks.append(chunk)
+        chunk.times.append(t)
+        chunk.values.extend(values)
+        self.size += 8 * (1 + len(values))
+        while self.size > self.max_bytes and len(self.chunks) > 1:
+            oldest = self.chunks.pop(0)
+            self.size -= oldest.size()
+            self.lost += len(oldest.times)
+
+    # -- what the controller reads -------------------------------------------------------
+    def fetch(self, known_keys: int) -> dict[str, Any]:
+        """The rows sampled since the last fetch (then freed) and the keys after the first
+        ``known_keys``: ``{"keys", "chunks": [{"layout", "times", "values"}], "lost", "ticks", "busy_s"}``."""
+        with self.lock:
+            chunks, self.chunks, self.size = self.chunks, [], 0
+        return {"keys": [list(k) for k in self.keys[known_keys:]],
+                "chunks": [{"layout": list(c.layout), "times": c.times.tobytes(), "values": c.values.tobytes()}
+                           for c in chunks],
+                "lost": self.lost, "ticks": self.ticks, "busy_s": self.busy_s, "running": self.running()}
+
+
+def _cpu_times() -> tuple[int, int]:
+    """All the pnode's CPU time and the idle part (idle + iowait), in jiffies, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    return sum(fields[:8]), fields[3] + fields[4]  # user .. steal
+
+
+def _ifindex(name: str) -> int:
+    try:
+        with open(f"/sys/class/net/{name}/ifindex") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return -1

@@ -1,0 +1,420 @@
+"""Watching a running platform: samplers on every pnode's agent (agent/monitor.py), their rows as
+one tidy DataFrame, plots with the events behind them, and a fidelity watch.
+
+The samplers read on the pnodes, at one shared instant grid (the clocks' offsets are measured as
+for events), and keep their rows until fetched: ``frame`` (``p.metrics``) fetches what is new
+from every pnode in one call each and keeps it here. Counters become rates (per second, bits for
+interfaces) on the way; a counter that goes back (a vnode restarted: new cgroup, new veth) gives
+no rate for that step. Distem's pnode probes are samplers too, with Distem's shapes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ValidationError
+from ..model import PlatformModel
+from ..model.names import ifb_name, veth_name
+from .events import Events
+from .pool import PnodePool
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+MIN_INTERVAL, DEFAULT_MAX_MB = 0.1, 256.0
+LEAD = 0.2  # s from the start call to the first tick, so that every pnode has its sampler running
+BUSY = 0.9  # a pnode's CPU busier than this, over an interval, makes what was measured then suspect
+COLUMNS = ["time", "pnode", "vnode", "iface", "metric", "value"]
+PLATFORM = "platform"  # the sampler p.monitor_start runs; Distem's probes are named by their 'name'
+
+# What a sampled number is, seen from the vnode: (device kind, the agent's metric) -> (raw name,
+# name of the derived value, scale, whether it is a counter, turned into a rate). The host side of
+# a veth receives what the vnode sends; its queue holds what goes in, the ifb's what goes out.
+DEVICE = {
+    ("veth", "tx_bytes"): ("rx_bytes", "rx_mbit_s", 8e-6, True),
+    ("veth", "rx_bytes"): ("tx_bytes", "tx_mbit_s", 8e-6, True),
+    ("veth", "tx_packets"): ("rx_packets", "rx_packets_s", 1.0, True),
+    ("veth", "rx_packets"): ("tx_packets", "tx_packets_s", 1.0, True),
+    ("veth", "tx_drops"): ("rx_drops", "rx_drops_s", 1.0, True),
+    ("veth", "rx_drops"): ("tx_drops", "tx_drops_s", 1.0, True),
+    ("veth", "queue_bytes"): ("rx_queue_bytes", "rx_queue_bytes", 1.0, False),
+    ("veth", "queue_drops"): ("rx_queue_drops", "rx_queue_drops_s", 1.0, True),
+    ("ifb", "queue_bytes"): ("tx_queue_bytes", "tx_queue_bytes", 1.0, False),
+    ("ifb", "queue_drops"): ("tx_queue_drops", "tx_queue_drops_s", 1.0, True),
+}
+CGROUP = {
+    "cpu_ns": ("cpu_ns", "cpu", 1e-9, True),  # CPU-seconds per second
+    "cpu_throttled_ns": ("cpu_throttled_ns", "cpu_throttled", 1e-9, True),
+    "memory_bytes": ("memory_bytes", "memory_bytes", 1.0, False),
+    "memory_peak_bytes": ("memory_peak_bytes", "memory_peak_bytes", 1.0, False),
+    "io_read_bytes": ("io_read_bytes", "io_read_bytes_s", 1.0, True),
+    "io_write_bytes": ("io_write_bytes", "io_write_bytes_s", 1.0, True),
+}
+PNODE = {
+    "cpu_busy": ("cpu_busy", "cpu_busy", 1.0, False),  # fraction of all its cores, over the last interval
+    "load1": ("load1", "load1", 1.0, False),
+    "load5": ("load5", "load5", 1.0, False),
+    "load15": ("load15", "load15", 1.0, False),
+    "memory_available_bytes": ("memory_available_bytes", "memory_available_bytes", 1.0, False),
+    "delay_line_received": ("delay_line_received", "delay_line_packets_s", 1.0, True),
+    "delay_line_dropped": ("delay_line_dropped", "delay_line_drops_s", 1.0, True),
+    "delay_line_held": ("delay_line_held", "delay_line_held", 1.0, False),
+    "host_rx_bytes": ("host_rx_bytes", "host_rx_bytes_s", 1.0, True),
+    "host_tx_bytes": ("host_tx_bytes", "host_tx_bytes_s", 1.0, True),
+}
+Meaning = tuple[str | None, str | None, str, str, float, bool]  # vnode, iface, raw, derived, scale, counter
+
+
+@dataclass
+class _Rows:
+    """What one pnode's sampler has sent: its keys, and the rows, one block per layout of keys."""
+
+    keys: list[tuple[str, str, str]] = field(default_factory=list)
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # layout, times, values
+    lost: int = 0
+    ticks: int = 0
+    busy_s: float = 0.0
+
+
+@dataclass
+class _Series:
+    interval: float
+    epoch: float  # this controller's time.time() of t = 0
+    offsets: dict[str, float]
+    rows: dict[str, _Rows] = field(default_factory=dict)
+    stopped: float | None = None
+
+
+class Monitor:
+    """Owns the series sampled on the pnodes (the platform's, and Distem's probes) and what each
+    host device was (a vnode removed since keeps its name in the rows)."""
+
+    def __init__(self, model: PlatformModel, pool: PnodePool, events: Events) -> None:
+        self.model, self.pool, self.events = model, pool, events
+        self.series: dict[str, _Series] = {}
+        self.devices: dict[str, tuple[str, str, str]] = {}  # host device -> (vnode, iface, "veth" | "ifb")
+        self.probes: dict[str, dict[str, Any]] = {}  # Distem probe name -> its description
+
+    # -- starting and stopping -------------------------------------------------------------
+    def start(self, interval: float = 1.0, *, max_mb: float = DEFAULT_MAX_MB) -> None:
+        """Sample every vnode (CPU, throttling, memory, IO), every interface (bytes, packets, drops,
+        queue) and every pnode (CPU busy, load, memory, the delay line) each ``interval`` s, on the
+        pnodes; ``max_mb``: what each pnode keeps before the oldest rows go (see ``p.metrics``).
+
+        Raises:
+            ValidationError: an interval under 0.1 s, a bad ``max_mb``, or monitoring already on.
+        """
+        interval, max_mb = _positive("interval", interval, MIN_INTERVAL), _positive("max_mb", max_mb, 1.0)
+        if PLATFORM in self.series and self.series[PLATFORM].stopped is None:
+            raise ValidationError("monitor", "running", "monitoring is on already; p.monitor_stop() first")
+        pid = self.model.platform_id
+        self._begin(PLATFORM, interval, max_mb, {"devices": [f"d{pid}v"], "queues": [f"d{pid}f"],
+                                                 "platform": True, "system": True})
+
+    def _begin(self, name: str, interval: float, max_mb: float, sources: dict[str, Any],
+               epoch: float | None = None) -> None:
+        pnodes = list(self.pool.sessions)
+        offsets = {p: self.pool.clock_offset(p) for p in pnodes}
+        epoch = time.time() + LEAD if epoch is None else epoch
+        self.pool.on_all({p: ("monitor_start", {"name": name, "interval": interval, "epoch": epoch + offsets[p],
+                                                "max_mb": max_mb, **sources}) for p in pnodes})
+        self.series[name] = _Series(interval, epoch, offsets, {p: _Rows() for p in pnodes})
+        self._learn_devices()
+
+    def stop(self) -> None:
+        """Stop sampling (what was sampled stays in ``p.metrics``)."""
+        self._end(PLATFORM)
+
+    def _end(self, name: str) -> None:
+        series = self.series.get(name)
+        if series is None or series.stopped is not None or self.pool.closed:
+            return
+        self.pool.on_all({p: ("monitor_stop", {"name": name}) for p in series.rows})
+        self.fetch(name)
+        series.stopped = time.time()
+
+    def running(self) -> bool:
+        series = self.series.get(PLATFORM)
+        return series is not None and series.stopped is None
+
+    def _learn_devices(self) -> None:
+        pid = self.model.platform_id
+        for vnode in self.model.vnodes.values():
+            for i, iface in enumerate(vnode.ifaces):
+                self.devices[veth_name(pid, vnode.index, i)] = (vnode.name, iface.name, "veth")
+                self.devices[ifb_name(pid, vnode.index, i)] = (vnode.name, iface.name, "ifb")
+
+    # -- fetching --------------------------------------------------------------------------
+    def fetch(self, name: str = PLATFORM) -> None:
+        """What every pnode sampled since the last fetch, one call each (they free it)."""
+        series = self.series.get(name)
+        if series is None or series.stopped is not None or self.pool.closed:
+            return
+        self._learn_devices()
+        answers = self.pool.on_all({p: ("monitor_fetch", {"name": name, "known_keys": len(rows.keys)})
+                                    for p, rows in series.rows.items()})
+        for pnode, answer in answers.items():
+            rows = series.rows[pnode]
+            rows.keys += [tuple(k) for k in answer["keys"]]
+            for chunk in answer["chunks"]:
+                layout = np.asarray(chunk["layout"], dtype=np.int64)
+                times = np.frombuffer(chunk["times"], dtype=np.float64)
+                values = np.frombuffer(chunk["values"], dtype=np.float64).reshape(len(times), len(layout))
+                rows.blocks.append((layout, times, values))
+            rows.lost, rows.ticks, rows.busy_s = answer["lost"], answer["ticks"], answer["busy_s"]
+
+    def _meaning(self, key: tuple[str, str, str]) -> Meaning | None:
+        kind, name, metric = key
+        if kind == "dev":
+            vnode, iface, device = self.devices.get(name, (None, None, ""))
+            found = DEVICE.get((device, metric))
+            return (vnode, iface, *found) if found and vnode else None
+        table = CGROUP if kind == "cgroup" else PNODE
+        found = table.get(metric)
+        return ((name if kind == "cgroup" else None), None, *found) if found else None
+
+    # -- the frame ---------------------------------------------------------------------------
+    def frame(self, raw: bool = False, name: str = PLATFORM) -> pd.DataFrame:
+        """The sampled series, tidy: time (s from the start), pnode, vnode, iface, metric, value.
+        Counters are rates (``rx_mbit_s``, ``cpu`` in CPU-seconds per second, ``io_read_bytes_s``...),
+        at the end of each interval; ``raw``: the counters as read. ``.attrs``: the start instant,
+        the interval, rows lost per pnode (over ``max_mb`` before a fetch), each sampler's own CPU
+        cost (fraction of one core)."""
+        series = self.series.get(name)
+        if series is None:
+            return pd.DataFrame(columns=COLUMNS)
+        self.fetch(name)
+        parts = [self._pnode_frame(pnode, rows, raw) for pnode, rows in series.rows.items()]
+        parts = [p for p in parts if len(p)]
+        frame = (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS))
+        for column in COLUMNS[1:5]:
+            frame[column] = frame[column].astype("category")
+        elapsed = (series.stopped or time.time()) - series.epoch
+        frame.attrs.update(epoch=series.epoch, interval=series.interval,
+                           lost_rows={p: r.lost for p, r in series.rows.items()},
+                           sampler_cpu={p: r.busy_s / elapsed if elapsed > 0 else 0.0 for p, r in series.rows.items()})
+        return frame
+
+    def _pnode_frame(self, pnode: str, rows: _Rows, raw: bool) -> pd.DataFrame:
+        if not rows.blocks:
+            return pd.DataFrame(columns=COLUMNS)
+        keys = np.concatenate([np.tile(layout, len(times)) for layout, times, _ in rows.blocks])
+        times = np.concatenate([np.repeat(times, len(layout)) for layout, times, _ in rows.blocks])
+        values = np.concatenate([v.ravel() for _, _, v in rows.blocks])
+        meanings = [self._meaning(k) for k in rows.keys]
+        known = np.array([m is not None for m in meanings] + [False])
+        scale = np.array([m[4] if m else 1.0 for m in meanings] + [1.0])
+        counter = np.array([bool(m and m[5]) for m in meanings] + [False])
+        labels = [(m[0], m[1], m[2] if raw else m[3]) if m else (None, None, "") for m in meanings]
+        order = np.lexsort((times, keys))
+        keys, times, values = keys[order], times[order], values[order]
+        if raw:
+            keep = known[keys]
+            out_keys, out_times, out_values = keys[keep], times[keep], values[keep]
+        else:
+            gauge = known[keys] & ~counter[keys]
+            same = keys[1:] == keys[:-1]
+            step = values[1:] - values[:-1]
+            rate = np.divide(step, times[1:] - times[:-1], out=np.zeros_like(step), where=same)
+            counted = same & counter[keys[1:]] & known[keys[1:]] & (step >= 0)
+            out_keys = np.concatenate([keys[gauge], keys[1:][counted]])
+            out_times = np.concatenate([times[gauge], times[1:][counted]])
+            out_values = np.concatenate([values[gauge] * scale[keys[gauge]], rate[counted] * scale[keys[1:][counted]]])
+        vnodes, ifaces, metrics = (np.array([label[i] for label in labels] + [None], dtype=object) for i in range(3))
+        frame = pd.DataFrame({"time": out_times, "pnode": pnode, "vnode": vnodes[out_keys], "iface": ifaces[out_keys],
+                              "metric": metrics[out_keys], "value": out_values})
+        return frame.sort_values(["time"], kind="stable", ignore_index=True)
+
+    # -- looking at it ---------------------------------------------------------------------------
+    def series_of(self, metric: str, vnodes: Sequence[str] | None = None, frame: pd.DataFrame | None = None
+                  ) -> pd.DataFrame:
+        """One metric as a wide frame: time as index, a column per vnode (vnode/iface for interfaces,
+        the pnode for pnode metrics)."""
+        frame = self.frame() if frame is None else frame
+        rows = frame[frame.metric == metric]
+        if vnodes is not None:
+            rows = rows[rows.vnode.isin(list(vnodes))]
+        if rows.empty:
+            return pd.DataFrame()
+        label = np.where(rows.iface.notna(), rows.vnode.astype(str) + "/" + rows.iface.astype(str),
+                         np.where(rows.vnode.notna(), rows.vnode.astype(str), rows.pnode.astype(str)))
+        return rows.assign(label=label).pivot_table(index="time", columns="label", values="value", observed=True)
+
+    def plot(self, metric: str = "rx_mbit_s", vnodes: Sequence[str] | None = None, *, ax: Axes | None = None,
+             events: bool = True, busy: bool = True) -> Any:
+        """``metric`` over time, a line per vnode (or interface); the events of the last run drawn
+        behind (``events``) and, shaded, the intervals where a pnode's CPU was over 90% busy
+        (``busy``): what was measured then is suspect."""
+        import matplotlib.pyplot as plt
+
+        frame = self.frame()
+        wide = self.series_of(metric, vnodes, frame)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(9, 3.5))
+        for column in wide.columns:
+            ax.plot(wide.index, wide[column], label=column, lw=1.4)
+        if busy:
+            for pnode, start, end in self._busy_spans(frame):
+                ax.axvspan(start, end, color="tab:red", alpha=0.12, lw=0)
+                ax.annotate(f"{pnode} > {BUSY:.0%} CPU", (start, 1), xycoords=("data", "axes fraction"),
+                            xytext=(2, -10), textcoords="offset points", fontsize=7, color="tab:red")
+        if events:
+            self._draw_events(ax)
+        ax.set_xlabel("seconds from the monitor's start")
+        ax.set_ylabel(metric)
+        if len(wide.columns):
+            ax.legend(fontsize=8, loc="upper right")
+        return ax
+
+    def event_times(self) -> pd.DataFrame:
+        """The last event run on the monitor's clock: ``p.events`` with ``time`` (s from the monitor's start)."""
+        series = self.series.get(PLATFORM)
+        events = self.events.frame
+        if series is None or self.events.epoch is None or events.empty:
+            return events.assign(time=pd.Series(dtype=float))
+        at = events.applied_s.where(events.applied_s.notna(), events.planned_s)
+        return events.assign(time=self.events.epoch - series.epoch + at)
+
+    def _draw_events(self, ax: Axes) -> None:
+        events = self.event_times()
+        for _, event in events.iterrows():
+            ax.axvline(event.time, color="gray", alpha=0.5, lw=1, ls="--")
+            if len(events) <= 30:
+                ax.annotate(f"{event.resource} {event.type} {event.value}", (event.time, 1),
+                            xycoords=("data", "axes fraction"), rotation=90, va="top", ha="right", fontsize=7,
+                            color="dimgray", xytext=(-2, -2), textcoords="offset points")
+
+    def _busy_spans(self, frame: pd.DataFrame) -> list[tuple[str, float, float]]:
+        """(pnode, start, end) of each run of intervals over BUSY."""
+        series = self.series.get(PLATFORM)
+        spans = []
+        busy = frame[frame.metric == "cpu_busy"]
+        for pnode, rows in busy.groupby("pnode", observed=True):
+            rows = rows.sort_values("time")
+            over = (rows.value > BUSY).to_numpy()
+            t = rows.time.to_numpy()
+            interval = series.interval if series else 1.0
+            i = 0
+            while i < len(over):
+                if over[i]:
+                    j = i
+                    while j + 1 < len(over) and over[j + 1]:
+                        j += 1
+                    spans.append((str(pnode), float(t[i] - interval), float(t[j])))
+                    i = j
+                i += 1
+        return spans
+
+    # -- the fidelity watch ----------------------------------------------------------------------
+    def fidelity(self, tolerance: float = 0.05) -> pd.DataFrame:
+        """What makes the sampled run suspect, one row each: a pnode over 90% CPU busy (when, how
+        long), the delay line dropping packets (over its ceiling), an interface carrying more than
+        its rate (by more than ``tolerance``). Empty: nothing seen."""
+        frame = self.frame()
+        rows = [{"what": "pnode busy", "pnode": p, "vnode": None, "iface": None, "start": s, "end": e,
+                 "detail": f"CPU over {BUSY:.0%} busy for {e - s:.1f} s: delays and rates measured then are suspect"}
+                for p, s, e in self._busy_spans(frame)]
+        drops = frame[(frame.metric == "delay_line_drops_s") & (frame.value > 0)]
+        for pnode, d in drops.groupby("pnode", observed=True):
+            rows.append({"what": "delay line drops", "pnode": pnode, "vnode": None, "iface": None,
+                         "start": d.time.min(), "end": d.time.max(),
+                         "detail": f"the delay line dropped packets (up to {d.value.max():.0f}/s): over its ceiling"})
+        for vnode in self.model.vnodes.values():
+            for iface in vnode.ifaces:
+                for direction, limits in (("rx", iface.input), ("tx", iface.output)):
+                    if limits is None or not limits.rate_bps:
+                        continue
+                    carried = frame[(frame.metric == f"{direction}_mbit_s") & (frame.vnode == vnode.name)
+                                    & (frame.iface == iface.name)]
+                    asked = limits.rate_bps / 1e6
+                    over = carried[carried.value > asked * (1 + tolerance)]
+                    if len(over):
+                        rows.append({"what": "over its rate", "pnode": vnode.host, "vnode": vnode.name,
+                                     "iface": iface.name, "start": over.time.min(), "end": over.time.max(),
+                                     "detail": f"{direction} carried up to {over.value.max():.2f} Mbit/s, "
+                                               f"limit {asked:g} Mbit/s"})
+        return pd.DataFrame(rows, columns=["what", "pnode", "vnode", "iface", "start", "end", "detail"])
+
+    # -- Distem's probes -------------------------------------------------------------------------
+    def pnodes_launch_probes(self, desc: Mapping[str, Mapping[str, Any]], ref_time: float | None = None) -> None:
+        """Distem's: ``{'ProbeBW': {'name', 'frequency' (Hz), 'interface'}, 'ProbeLoadAvg': {'name',
+        'frequency'}}`` on every pnode; ``ref_time``: the clock the samples' times are on (default:
+        this machine's ``time.time()``)."""
+        probes = _check_probes(desc)
+        self.pnodes_delete_probes()
+        shift = 0.0 if ref_time is None else float(ref_time) - time.time()
+        for name, probe in probes.items():
+            sources = ({"devices": [], "queues": [], "platform": False, "system": False, "host": probe["interface"]}
+                       if probe["type"] == "ProbeBW" else
+                       {"devices": [], "queues": [], "platform": False, "system": False, "loadavg": True})
+            self._begin(name, 1.0 / probe["frequency"], DEFAULT_MAX_MB, sources)
+            self.probes[name] = {**probe, "shift": shift}
+
+    def pnodes_get_probes_data(self) -> dict[str, dict[str, list[list[Any]]]]:
+        """Distem's: ``{pnode: {probe name: [[time, value], ...]}}``; ProbeBW's value is
+        ``[rx bytes/s, tx bytes/s]``, ProbeLoadAvg's ``[1, 5, 15 min]``."""
+        out: dict[str, dict[str, list[list[Any]]]] = {p: {} for p in self.pool.sessions}
+        for name, probe in self.probes.items():
+            frame = self.frame(name=name)
+            series = self.series[name]
+            metrics = ["host_rx_bytes_s", "host_tx_bytes_s"] if probe["type"] == "ProbeBW" else ["load1", "load5", "load15"]
+            for pnode, rows in frame.groupby("pnode", observed=True):
+                wide = rows.pivot_table(index="time", columns="metric", values="value", observed=True)
+                wide = wide.reindex(columns=metrics).dropna()
+                out[str(pnode)][name] = [[round(series.epoch + t + probe["shift"], 3), [float(v) for v in values]]
+                                         for t, values in zip(wide.index, wide.to_numpy())]
+        return out
+
+    def pnodes_stop_probes(self) -> None:
+        for name in self.probes:
+            self._end(name)
+
+    def pnodes_restart_probes(self) -> None:
+        for name in self.probes:
+            series = self.series[name]
+            if series.stopped is not None:
+                self.pool.on_all({p: ("monitor_resume", {"name": name}) for p in series.rows})
+                series.stopped = None
+
+    def pnodes_delete_probes(self) -> None:
+        for name in list(self.probes):
+            self.pnodes_stop_probes()
+            self.pool.on_all({p: ("monitor_stop", {"name": name, "forget": True}) for p in self.series[name].rows})
+            del self.series[name], self.probes[name]
+
+
+def _positive(field: str, value: Any, least: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= least:
+        raise ValidationError(field, value, f"expected a number >= {least:g}")
+    return float(value)
+
+
+def _check_probes(desc: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Distem's description, checked whole: ``{name: {"type", "frequency", "interface"?}}``."""
+    if not isinstance(desc, Mapping) or not desc:
+        raise ValidationError("probes", desc, "expected {'ProbeBW': {...}, 'ProbeLoadAvg': {...}}")
+    out = {}
+    for kind, probe in desc.items():
+        if kind not in ("ProbeBW", "ProbeLoadAvg"):
+            raise ValidationError("probe type", kind, "allowed: ProbeBW, ProbeLoadAvg")
+        if not isinstance(probe, Mapping) or not isinstance(probe.get("name"), str) or not probe["name"]:
+            raise ValidationError(f"{kind}", probe, "expected {'name': str, 'frequency': Hz"
+                                  + (", 'interface': a pnode's interface}" if kind == "ProbeBW" else "}"))
+        allowed = {"name", "frequency", "interface"} if kind == "ProbeBW" else {"name", "frequency"}
+        unknown = set(probe) - allowed
+        if unknown:
+            raise ValidationError(f"{kind} key", sorted(unknown)[0], f"allowed: {', '.join(sorted(allowed))}")
+        frequency = _positive(f"{kind} frequency", probe.get("frequency", 1), 1e-3)
+        if frequency > 1 / MIN_INTERVAL:
+            raise ValidationError(f"{kind} frequency", frequency, f"at most {1 / MIN_INTERVAL:g} Hz")
+        if kind == "ProbeBW" and not isinstance(probe.get("interface"), str):
+            raise ValidationError("ProbeBW interface", probe.get("interface"), "expected a pnode's interface name")
+        out[probe["name"]] = {"type": kind, "frequency": frequency, **({"interface": probe["interface"]}
+                                                                        if kind == "ProbeBW" else {})}
+    return out
