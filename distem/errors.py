@@ -112,4 +112,4 @@ class AgentError(DistemError):
 
 class FidelityWarning(UserWarning):
     """Accepted, but the pnode may not emulate it as asked (e.g. a rate beyond what the
-    userspace delay line keeps up with)."""
+    userspace delay line keeps up with); or measured while a pnode was too busy to hold its limits."""

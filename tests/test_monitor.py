@@ -3,13 +3,15 @@ shaped link, a memory-hungry process, a CPU-bound loop at half speed, a saturate
 
 from __future__ import annotations
 
+import os
 import subprocess
+import warnings
 import time
 
 import pytest
 
 import distem
-from distem.errors import ValidationError
+from distem.errors import FidelityWarning, ValidationError
 
 from .conftest import platform_leftovers
 
@@ -84,8 +86,8 @@ def test_a_memory_hungry_process_shows_in_its_vnode_s_memory(monitored):
     p = monitored
     time.sleep(1.1)
     began = now(p)
-    p.check("c", "dd if=/dev/zero bs=100M count=1 2>/dev/null | sleep 2")  # dd holds its 100 MB buffer
-    # (filling it takes 0.1 s here, 1.5 s in the user-mode guest)
+    p.check("c", "dd if=/dev/zero bs=100M count=1 2>/dev/null | sleep 4")  # dd holds its 100 MB buffer
+    # (filling it takes 0.1 s on this host, up to 2.5 s in the user-mode guest)
     ended = now(p)
     time.sleep(1.1)
     memory = p.metric_series("memory_bytes", ["c"])["c"] / 2**20  # a gauge: read at each instant
@@ -138,7 +140,7 @@ def test_events_are_drawn_on_the_monitor_s_clock(monitored):
     p.at(1.0).bandwidth("a", "if0", "20mbps", "output")
     p.event_manager_start()
     p.events_wait(timeout=10)
-    times = p._monitor.event_times()
+    times = p.monitor_events
     assert list(times.outcome) == ["ok", "ok"]
     assert (times.time - times.applied_s).round(2).nunique() == 1  # one shift, the gap between the two starts
     assert times.time.iloc[0] > 0
@@ -194,3 +196,54 @@ def test_bad_monitoring_requests_are_refused_before_anything_starts(watched):
             p.monitor_start(1.0)
     finally:
         p.monitor_stop()
+
+
+def test_a_measurement_on_a_saturated_pnode_says_so(watched):
+    if os.environ.get("DISTEM_IN_GUEST"):
+        pytest.skip("the guest's one emulated CPU is over 90% busy with fping alone: no quiet pnode to compare")
+    p = watched
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FidelityWarning)
+        quiet = p.measure_latencies(["a", "b", "c"], count=5)
+    assert quiet.attrs["pnode_busy"]["local"] < 0.9
+    loops = [subprocess.Popen(["sh", "-c", "while :; do :; done"]) for _ in range(4)]
+    try:
+        time.sleep(0.3)
+        with pytest.warns(FidelityWarning, match="local was .* CPU busy"):
+            loaded = p.compare_latencies(["a", "b", "c"], count=20)
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert loaded.attrs["pnode_busy"]["local"] > 0.9
+
+
+def test_rtts_follow_a_latency_change_and_a_churned_source(watched):
+    p = watched
+    p.monitor_start(INTERVAL, rtt=[("a", "b"), ("c", "b")])
+    try:
+        p.at(1).latency("a", "if0", "10ms", "output")
+        p.at(2.5).latency("a", "if0", "0ms", "output")
+        p.at(1).down("c")
+        p.at(2.5).up("c")
+        p.event_manager_start()
+        events = p.events_wait(timeout=10)
+        time.sleep(2.0)
+    finally:
+        p.event_manager_stop()
+        p.monitor_stop()
+    assert (events.outcome == "ok").all(), events.message.tolist()
+    shift = (p.monitor_events.time - events.applied_s).iloc[0]  # the events' clock to the monitor's
+    rtt, replies = p.metric_series("rtt_ms"), p.metric_series("rtt_replies")
+    end = rtt.index.max()
+
+    def phase(series, start: float, stop: float):  # intervals inside [start, stop] of the events' clock
+        return within(series, start + shift, stop + shift)
+
+    assert phase(rtt["a->b"], -shift, 1.0).max() < 1.0
+    assert phase(rtt["a->b"], 1.05, 2.5).to_numpy() == pytest.approx(10.0, abs=1.0)
+    assert phase(rtt["a->b"], 2.55, end - shift).max() < 1.0
+    down = events[events.value == "down"].applied_s.iloc[0]  # a stop takes a while in the user-mode guest
+    assert (phase(replies["c->b"], down, 2.5) == 0).all(), replies["c->b"].to_string()
+    back = phase(replies["c->b"], 3.0 + INTERVAL, end - shift)  # a new fping in c's new namespace
+    assert len(back) and (back > 0).all(), replies["c->b"].to_string()

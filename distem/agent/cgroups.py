@@ -163,11 +163,21 @@ def block_device(path: str) -> dict[str, object]:
 
 
 def _read(path: str) -> str:
+    """A cgroup file's text, "" when it cannot be read. Plain os calls: the monitor reads six files a
+    vnode each tick, and open() with its text wrapper costs three times as much."""
     try:
-        with open(path) as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return ""
+    try:
+        chunks = [os.read(fd, 65536)]
+        while len(chunks[-1]) == 65536:  # a short read is the end: no second call for small files
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks).decode()
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
 
 
 def usage(relpath: str, h: Hierarchies | None = None) -> dict[str, int]:

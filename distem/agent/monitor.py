@@ -19,6 +19,8 @@ ifbs, ``vnode-<name>`` cgroups).
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import threading
 import time
 from array import array
@@ -27,10 +29,62 @@ from typing import Any
 
 from . import cgroups, netlink_batch
 
-Key = tuple[str, str, str]  # ("dev" | "cgroup" | "pnode", device / vnode / "", metric)
+Key = tuple[str, str, str]  # ("dev" | "cgroup" | "pnode" | "rtt", device / vnode / "" / label, metric)
 CHUNK_ROWS = 600
 NETDEV = {"rx_bytes": 0, "rx_packets": 1, "rx_drops": 3, "tx_bytes": 8, "tx_packets": 9, "tx_drops": 11}
 DELAY_LINE = ("received", "dropped", "held")
+REPLY = re.compile(rb"^\[[\d.]+\] \S+ : \[\d+\], \d+ bytes, ([\d.]+) ms")
+# (vnode, argv) -> the process in the vnode's network namespace, and the pid of the vnode's init then
+Spawn = Callable[[str, list[str]], tuple[subprocess.Popen[bytes], int]]
+
+
+class Pinger:
+    """A ``fping -l`` from a vnode's network namespace to one address, and the replies it heard
+    since the last tick. A stopped vnode's namespace lives on while the fping in it does: once
+    the vnode's init is gone, the fping is stopped, and the tick after its restart starts another."""
+
+    def __init__(self, label: str, vnode: str, address: str, period_ms: int, spawn: Spawn,
+                 reap: Callable[[subprocess.Popen[bytes]], None]) -> None:
+        self.label, self.vnode, self.address, self.period_ms = label, vnode, address, period_ms
+        self.spawn, self.reap = spawn, reap
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.init = 0  # the vnode's init when this fping started
+        self.heard: list[float] = []
+        self.lock = threading.Lock()
+
+    def follow(self) -> None:
+        """An fping running in the vnode's current namespace (none while the vnode is down)."""
+        if self.proc is not None and self.proc.poll() is None and os.path.exists(f"/proc/{self.init}"):
+            return
+        self.close()
+        try:
+            self.proc, self.init = self.spawn(self.vnode, ["fping", "-l", "-D", "-p", str(self.period_ms),
+                                                "-t", str(max(self.period_ms, 500)), self.address])
+        except Exception:  # the vnode is down: nothing to probe from
+            return
+        threading.Thread(target=self._read, args=(self.proc,), name="distem-pinger", daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            match = REPLY.match(line)
+            if match:
+                with self.lock:
+                    self.heard.append(float(match[1]))
+
+    def take(self) -> list[tuple[Key, float]]:
+        with self.lock:
+            heard, self.heard = self.heard, []
+        row = [(("rtt", self.label, "rtt_replies"), float(len(heard)))]
+        if heard:
+            row.append((("rtt", self.label, "rtt_ms"), sum(heard) / len(heard)))
+        return row
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.reap(self.proc)
+            self.proc = None
 
 
 class _Chunk:
@@ -47,17 +101,17 @@ class Sampler:
     """What to read: ``devices``, name prefixes of host interfaces whose counters and root queue are
     sampled (``queues``: whose queue only); ``cgroup_root``, the platform's cgroup directory (its
     ``vnode-*`` children); ``pnode``: CPU, load, memory; ``delay_line``: a callable giving the
-    delay line's counters (None when none runs). Distem's probes: ``host``, one interface's byte
-    counters; ``loadavg``, the three load averages."""
+    delay line's counters (None when none runs); ``pingers``: RTTs from vnodes to addresses.
+    Distem's probes: ``host``, one interface's byte counters; ``loadavg``, the three load averages."""
 
     def __init__(self, interval: float, epoch: float, max_mb: float, devices: list[str], queues: list[str],
                  cgroup_root: str = "", pnode: bool = False,
                  delay_line: Callable[[], dict[str, Any] | None] | None = None, host: str = "",
-                 loadavg: bool = False) -> None:
+                 loadavg: bool = False, pingers: list[Pinger] | None = None) -> None:
         self.interval, self.epoch, self.max_bytes = interval, epoch, int(max_mb * 1e6)
         self.devices, self.queues = tuple(devices), tuple(queues)
         self.cgroup_root, self.pnode, self.delay_line = cgroup_root, pnode, delay_line
-        self.host, self.loadavg = host, loadavg
+        self.host, self.loadavg, self.pingers = host, loadavg, pingers or []
         self.hierarchies = cgroups.hierarchies()
         self.keys: list[Key] = []
         self.key_ids: dict[Key, int] = {}
@@ -67,7 +121,7 @@ class Sampler:
         self.ticks = 0
         self.busy_s = 0.0  # this thread's own time spent reading (its cost)
         self.ifindex: dict[str, int] = {}
-        self.last_cpu = _cpu_times()
+        self.last_cpu = cpu_times()
         self.lock = threading.Lock()  # between the thread's appends and a fetch
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
@@ -75,6 +129,8 @@ class Sampler:
     # -- the thread --------------------------------------------------------------------
     def start(self) -> None:
         self.stopping.clear()
+        for pinger in self.pingers:
+            pinger.follow()
         self.thread = threading.Thread(target=self._serve, name="distem-monitor", daemon=True)
         self.thread.start()
 
@@ -83,6 +139,8 @@ class Sampler:
         if self.thread is not None:
             self.thread.join()
             self.thread = None
+        for pinger in self.pingers:
+            pinger.close()
 
     def running(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
@@ -106,6 +164,9 @@ class Sampler:
             row += self._cgroups()
         if self.pnode:
             row += self._pnode()
+        for pinger in self.pingers:
+            row += pinger.take()
+            pinger.follow()
         if self.loadavg:
             with open("/proc/loadavg") as f:
                 loads = f.read().split()[:3]
@@ -161,7 +222,7 @@ class Sampler:
         return row
 
     def _pnode(self) -> list[tuple[Key, float]]:
-        total, idle = _cpu_times()
+        total, idle = cpu_times()
         busy = 1 - (idle - self.last_cpu[1]) / (total - self.last_cpu[0]) if total > self.last_cpu[0] else 0.0
         self.last_cpu = (total, idle)
         with open("/proc/loadavg") as f:
@@ -197,6 +258,12 @@ class Sampler:
             self.lost += len(oldest.times)
 
     # -- what the controller reads -------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        with self.lock:
+            rows = sum(len(c.times) for c in self.chunks)
+            return {"ticks": self.ticks, "buffered_rows": rows, "buffered_bytes": self.size, "lost": self.lost,
+                    "busy_s": self.busy_s, "running": self.running()}
+
     def fetch(self, known_keys: int) -> dict[str, Any]:
         """The rows sampled since the last fetch (then freed) and the keys after the first
         ``known_keys``: ``{"keys", "chunks": [{"layout", "times", "values"}], "lost", "ticks", "busy_s"}``."""
@@ -208,7 +275,7 @@ class Sampler:
                 "lost": self.lost, "ticks": self.ticks, "busy_s": self.busy_s, "running": self.running()}
 
 
-def _cpu_times() -> tuple[int, int]:
+def cpu_times() -> tuple[int, int]:
     """All the pnode's CPU time and the idle part (idle + iowait), in jiffies, from /proc/stat."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]

@@ -73,8 +73,10 @@ class Agent:
             "timeline_start": lambda progress, epoch: self.timeline.start(epoch),
             "timeline_status": lambda progress: self.timeline.status(),
             "timeline_stop": lambda progress: self.timeline.stop(),
+            "cpu_times": lambda progress: monitor.cpu_times(),
             "monitor_start": self.monitor_start,
             "monitor_fetch": lambda progress, name, known_keys: self.samplers[name].fetch(known_keys),
+            "monitor_status": lambda progress, name: self.samplers[name].status(),
             "monitor_stop": self.monitor_stop,
             "monitor_resume": lambda progress, name: self.samplers[name].start(),
         }
@@ -99,13 +101,18 @@ class Agent:
 
     def monitor_start(self, progress: Progress, name: str, interval: float, epoch: float, max_mb: float,
                       devices: list[str], queues: list[str], platform: bool, system: bool, host: str = "",
-                      loadavg: bool = False) -> None:
+                      loadavg: bool = False, pings: list[list[str]] | None = None) -> None:
         """Sampler ``name`` (a previous one of that name is replaced): ``devices`` and ``queues``, name
         prefixes of interfaces (see monitor.Sampler); ``platform``: the vnodes' cgroups and the delay
-        line; ``system``: the pnode's CPU, load, memory; Distem's probes: ``host``, ``loadavg``."""
+        line; ``system``: the pnode's CPU, load, memory; ``pings``: ``[label, vnode, address]``, an RTT
+        series each (fping every tenth of the interval, at most 100 ms); Distem's probes: ``host``,
+        ``loadavg``."""
         self.monitor_stop(progress, name, forget=True)
+        period = max(10, min(100, int(interval * 100)))
+        pingers = [monitor.Pinger(label, vnode, address, period, self._spawn_pinger, self._reap)
+                   for label, vnode, address in pings or []]
         sampler = monitor.Sampler(interval, epoch, max_mb, devices, queues, self.cgroup_root if platform else "",
-                                  system, self.delay_lines.stats if platform else None, host, loadavg)
+                                  system, self.delay_lines.stats if platform else None, host, loadavg, pingers)
         self.samplers[name] = sampler
         sampler.start()
 
@@ -215,12 +222,29 @@ class Agent:
 
     def netns_spawn(self, progress: Progress, name: str, argv: list[str]) -> int:
         """Start such a program in the background (journalled: clean stops it); its pid."""
-        proc = subprocess.Popen(self._netns_argv(name, argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        self.journal.add("process", str(proc.pid), wire.vnode_owner(name), pid=proc.pid,
-                         start=process_start_time(proc.pid))
+        proc = self._spawn(name, argv, text=True)
         self.spawned[proc.pid] = proc
         return proc.pid
+
+    def _spawn(self, name: str, argv: list[str], text: bool = False) -> subprocess.Popen[Any]:
+        proc = subprocess.Popen(self._netns_argv(name, argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL if not text else subprocess.PIPE, text=text)
+        self.journal.add("process", str(proc.pid), wire.vnode_owner(name), pid=proc.pid,
+                         start=process_start_time(proc.pid))
+        return proc
+
+    def _spawn_pinger(self, name: str, argv: list[str]) -> tuple[subprocess.Popen[Any], int]:
+        """From the sampler's thread: under the lock, from the agent's own cgroups (a container's
+        start moves the agent into its monitor cgroup meanwhile, and a child would stay there)."""
+        with self.lock:
+            cgroups.enter(self.home)
+            init = containers.init_pid(name, self.lxcpath)
+            return self._spawn(name, argv), init
+
+    def _reap(self, proc: subprocess.Popen[Any]) -> None:
+        """The end of a process _spawn started (killed already): waited for, out of the journal."""
+        proc.wait()
+        self.journal.remove({"kind": "process", "id": str(proc.pid)})
 
     def process_end(self, progress: Progress, pid: int, timeout: float = 10,
                     kill: bool = True) -> tuple[int, str, str] | None:
@@ -239,8 +263,7 @@ class Agent:
             proc.kill()
             out, err = proc.communicate()
         del self.spawned[pid]
-        entry = next(e for e in self.journal.entries() if e["kind"] == "process" and e["pid"] == pid)
-        self.journal.remove(entry)
+        self.journal.remove({"kind": "process", "id": str(pid)})
         return proc.returncode, out, err
 
     def close(self) -> dict[str, object]:

@@ -117,7 +117,9 @@ class Matrix:
                           interval_ms: int = 20, parallel: int | None = None) -> pd.DataFrame:
         """Requested vs measured RTT for every ordered pair: one row per (from, to) with the
         requested RTT (M[i][j] + M[j][i] plus the RTT measured before any matrix is not known,
-        so the measured baseline is not subtracted), the measured median and the error."""
+        so the measured baseline is not subtracted), the measured median and the error.
+        ``.attrs['pnode_busy']``: each pnode's CPU busy fraction while measuring (a FidelityWarning
+        when over 90%: a saturated pnode's errors are its own, not the platform's)."""
         measured = self.measures.measure_latencies(vnodes, count=count, interval_ms=interval_ms, parallel=parallel)
         asked = self.frame
         rows = []
@@ -128,7 +130,9 @@ class Matrix:
                     got = measured.loc[src, dst]
                     rows.append({"from": src, "to": dst, "requested_rtt_ms": want, "measured_rtt_ms": got,
                                  "error_ms": got - want, "error_pct": 100 * (got - want) / want if want else float("nan")})
-        return pd.DataFrame(rows).set_index(["from", "to"])
+        frame = pd.DataFrame(rows).set_index(["from", "to"])
+        frame.attrs["pnode_busy"] = measured.attrs["pnode_busy"]  # over 90%: measure_latencies warned
+        return frame
 
     def plot_latencies(self, measured: pd.DataFrame | None = None) -> Figure:
         """Heatmaps of the requested RTT matrix and, given ``measure_latencies()``'s frame, the measured one."""

@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import shlex
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import pandas as pd
 
-from ..errors import AgentError, CommandError, ValidationError
+from ..errors import AgentError, CommandError, FidelityWarning, ValidationError
 from ..model import RUNNING, PlatformModel
 from .pool import PnodePool
 
 IPERF_PORT = 5201
+BUSY = 0.9  # a pnode's CPU busier than this while measuring makes the measurement suspect
 
 
 class Measures:
@@ -27,6 +30,24 @@ class Measures:
     def _running(self, name: str) -> None:
         if self.model.status.get(name) != RUNNING:
             raise ValidationError("vnode", name, "it must be running")
+
+    @contextmanager
+    def watching(self, pnodes: Iterable[str]) -> Iterator[dict[str, float]]:
+        """Each pnode's CPU busy fraction over the block (filled at its end); a FidelityWarning when
+        one was over 90%: delays come late and rates fall short on a saturated pnode."""
+        pnodes = sorted(set(pnodes))
+        before = self.pool.on_all({p: ("cpu_times", {}) for p in pnodes})
+        busy: dict[str, float] = {}
+        yield busy
+        after = self.pool.on_all({p: ("cpu_times", {}) for p in pnodes})
+        for p in pnodes:
+            total, idle = after[p][0] - before[p][0], after[p][1] - before[p][1]
+            busy[p] = round(1 - idle / total, 3) if total > 0 else 0.0
+        over = {p: b for p, b in busy.items() if b > BUSY}
+        if over:
+            warnings.warn(f"measured while {', '.join(f'{p} was {b:.0%}' for p, b in over.items())} CPU busy: the "
+                          "pnode may not have held the platform's delays and rates, the results are suspect",
+                          FidelityWarning, stacklevel=4)
 
     def reachable(self, source: str, vnodes: Sequence[str] | None = None, timeout_ms: int = 500) -> dict[str, bool]:
         """Which vnodes answer one ping from ``source`` (run in ``source``'s network namespace)."""
@@ -56,10 +77,11 @@ class Measures:
         names = list(vnodes) if vnodes is not None else [n for n, s in self.model.status.items() if s == RUNNING]
         targets = {n: str(self.model.vnode(n).ifaces[0].address.ip) for n in names if self.model.vnode(n).ifaces}
         groups = self.pool.by_host(self.model, targets)
-        results = self.pool.on_all({p: ("fping", {"names": g, "targets": list(targets.values()), "count": count,
-                                                  "interval_ms": interval_ms, "own": {n: targets[n] for n in g},
-                                                  "parallel": parallel}) for p, g in groups.items()},
-                                   "Measuring latencies", len(targets))
+        with self.watching(groups) as busy:
+            results = self.pool.on_all({p: ("fping", {"names": g, "targets": list(targets.values()), "count": count,
+                                                      "interval_ms": interval_ms, "own": {n: targets[n] for n in g},
+                                                      "parallel": parallel}) for p, g in groups.items()},
+                                       "Measuring latencies", len(targets))
         by_address = {a: n for n, a in targets.items()}
         frame = pd.DataFrame(index=pd.Index(list(targets), name="from"), columns=pd.Index(list(targets), name="to"),
                              dtype=float)
@@ -69,6 +91,7 @@ class Measures:
                     got = [s for s in samples if s is not None]
                     if by_address[address] != source:
                         frame.loc[source, by_address[address]] = float(pd.Series(got).median()) if got else float("nan")
+        frame.attrs["pnode_busy"] = busy  # each pnode's CPU busy fraction while measuring
         return frame
 
     def host_execute(self, vnode: str, argv: Sequence[str], timeout: float = 60, check: bool = True) -> str:
@@ -95,9 +118,10 @@ class Measures:
         ends run in the background and are polled, so the platform stays usable meanwhile.
 
         Returns:
-            ``{'sent_bps', 'received_bps', 'retransmits', 'intervals_bps', 'min_rtt_ms', 'max_rtt_ms'}``:
-            received is the goodput, intervals the receiver's rate each second, all on one
-            connection, and the RTT range the sender's TCP saw.
+            ``{'sent_bps', 'received_bps', 'retransmits', 'intervals_bps', 'min_rtt_ms', 'max_rtt_ms',
+            'pnode_busy'}``: received is the goodput, intervals the receiver's rate each second, all
+            on one connection, the RTT range the sender's TCP saw, and each pnode's CPU busy
+            fraction meanwhile (over 90%: a FidelityWarning too).
         """
         sender, receiver = (destination, source) if reverse else (source, destination)
         for name in (sender, receiver):
@@ -107,20 +131,22 @@ class Measures:
         address = str(self.model.vnode(receiver).ifaces[0].address.ip)
         server = at_receiver.call("netns_spawn", name=receiver, argv=["iperf3", "-s", "-1", "-J", "-p", str(port)])
         client = None
+        watch = self.watching([at_sender.pnode.name, at_receiver.pnode.name])
         try:
             deadline = time.monotonic() + 5
             while not at_receiver.call("wait_listening", names=[receiver], port=port)[receiver]:
                 if time.monotonic() > deadline:
                     raise AgentError(at_receiver.pnode.name, "iperf3", "the server did not start", target=receiver)
                 time.sleep(0.05)
-            client = at_sender.call("netns_spawn", name=sender, argv=[
-                "iperf3", "-c", address, "-p", str(port), "-t", str(seconds), "-J", "--get-server-output"])
-            deadline = time.monotonic() + seconds + 30
-            while (done := at_sender.call("process_end", pid=client, timeout=0, kill=False)) is None:
-                if time.monotonic() > deadline:
-                    raise AgentError(at_sender.pnode.name, "iperf3", "no result in time", target=sender)
-                time.sleep(0.2)  # outside the session's lock: other calls go through meanwhile
-            client = None
+            with watch as busy:
+                client = at_sender.call("netns_spawn", name=sender, argv=[
+                    "iperf3", "-c", address, "-p", str(port), "-t", str(seconds), "-J", "--get-server-output"])
+                deadline = time.monotonic() + seconds + 30
+                while (done := at_sender.call("process_end", pid=client, timeout=0, kill=False)) is None:
+                    if time.monotonic() > deadline:
+                        raise AgentError(at_sender.pnode.name, "iperf3", "no result in time", target=sender)
+                    time.sleep(0.2)  # outside the session's lock: other calls go through meanwhile
+                client = None
         finally:
             if client is not None:
                 at_sender.call("process_end", pid=client, timeout=0)
@@ -134,4 +160,5 @@ class Measures:
         return {"sent_bps": end["sum_sent"]["bits_per_second"], "received_bps": end["sum_received"]["bits_per_second"],
                 "retransmits": end["sum_sent"].get("retransmits", 0),
                 "intervals_bps": [i["sum"]["bits_per_second"] for i in received],
-                "min_rtt_ms": tcp.get("min_rtt", 0) / 1000, "max_rtt_ms": tcp.get("max_rtt", 0) / 1000}
+                "min_rtt_ms": tcp.get("min_rtt", 0) / 1000, "max_rtt_ms": tcp.get("max_rtt", 0) / 1000,
+                "pnode_busy": busy}

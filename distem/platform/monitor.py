@@ -11,9 +11,9 @@ no rate for that step. Distem's pnode probes are samplers too, with Distem's sha
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,7 @@ import pandas as pd
 from ..errors import ValidationError
 from ..model import PlatformModel
 from ..model.names import ifb_name, veth_name
+from ..plan.shaping import USERSPACE_CEILING_PPS
 from .events import Events
 from .pool import PnodePool
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 MIN_INTERVAL, DEFAULT_MAX_MB = 0.1, 256.0
 LEAD = 0.2  # s from the start call to the first tick, so that every pnode has its sampler running
 BUSY = 0.9  # a pnode's CPU busier than this, over an interval, makes what was measured then suspect
-COLUMNS = ["time", "pnode", "vnode", "iface", "metric", "value"]
+COLUMNS = ["time", "pnode", "vnode", "iface", "peer", "metric", "value"]
+LABELS = ("vnode", "iface", "peer")
 PLATFORM = "platform"  # the sampler p.monitor_start runs; Distem's probes are named by their 'name'
 
 # What a sampled number is, seen from the vnode: (device kind, the agent's metric) -> (raw name,
@@ -68,7 +70,20 @@ PNODE = {
     "host_rx_bytes": ("host_rx_bytes", "host_rx_bytes_s", 1.0, True),
     "host_tx_bytes": ("host_tx_bytes", "host_tx_bytes_s", 1.0, True),
 }
-Meaning = tuple[str | None, str | None, str, str, float, bool]  # vnode, iface, raw, derived, scale, counter
+RTT = {"rtt_ms": ("rtt_ms", "rtt_ms", 1.0, False),  # the mean of the replies heard in the interval
+       "rtt_replies": ("rtt_replies", "rtt_replies", 1.0, False)}
+
+
+class Meaning(NamedTuple):
+    """What a sampled key is: where (vnode, iface, peer; None where it does not apply) and what."""
+
+    vnode: str | None
+    iface: str | None
+    peer: str | None
+    raw: str
+    derived: str
+    scale: float
+    counter: bool
 
 
 @dataclass
@@ -89,6 +104,8 @@ class _Series:
     offsets: dict[str, float]
     rows: dict[str, _Rows] = field(default_factory=dict)
     stopped: float | None = None
+    fetched: int = 0  # fetches that brought rows: the frames built before them are stale
+    frames: dict[bool, tuple[int, pd.DataFrame]] = field(default_factory=dict)  # raw -> (fetched, frame)
 
 
 class Monitor:
@@ -102,28 +119,42 @@ class Monitor:
         self.probes: dict[str, dict[str, Any]] = {}  # Distem probe name -> its description
 
     # -- starting and stopping -------------------------------------------------------------
-    def start(self, interval: float = 1.0, *, max_mb: float = DEFAULT_MAX_MB) -> None:
+    def start(self, interval: float = 1.0, *, max_mb: float = DEFAULT_MAX_MB,
+              rtt: Sequence[tuple[str, str]] = ()) -> None:
         """Sample every vnode (CPU, throttling, memory, IO), every interface (bytes, packets, drops,
         queue) and every pnode (CPU busy, load, memory, the delay line) each ``interval`` s, on the
-        pnodes; ``max_mb``: what each pnode keeps before the oldest rows go (see ``p.metrics``).
+        pnodes; ``max_mb``: what each pnode keeps before the oldest rows go (see ``p.metrics``);
+        ``rtt``: (source, destination) vnode pairs whose round trip is probed all along (fping from
+        the source's namespace, every tenth of the interval, at most 100 ms): ``rtt_ms`` per
+        interval, the mean of the replies heard, and ``rtt_replies``.
 
         Raises:
-            ValidationError: an interval under 0.1 s, a bad ``max_mb``, or monitoring already on.
+            ValidationError: an interval under 0.1 s, a bad ``max_mb`` or pair, or monitoring already on.
         """
         interval, max_mb = _positive("interval", interval, MIN_INTERVAL), _positive("max_mb", max_mb, 1.0)
         if PLATFORM in self.series and self.series[PLATFORM].stopped is None:
             raise ValidationError("monitor", "running", "monitoring is on already; p.monitor_stop() first")
+        pings: dict[str, list[list[str]]] = {p: [] for p in self.pool.sessions}
+        for pair in rtt:
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and all(isinstance(n, str) for n in pair)):
+                raise ValidationError("rtt", pair, "expected (source vnode, destination vnode) pairs")
+            source, destination = (self.model.vnode(n) for n in pair)
+            if not destination.ifaces or not source.ifaces:
+                raise ValidationError("rtt", pair, "both vnodes need an interface")
+            pings[source.host].append([f"{source.name}->{destination.name}", source.name,
+                                       str(destination.ifaces[0].address.ip)])
         pid = self.model.platform_id
         self._begin(PLATFORM, interval, max_mb, {"devices": [f"d{pid}v"], "queues": [f"d{pid}f"],
-                                                 "platform": True, "system": True})
+                                                 "platform": True, "system": True}, {p: {"pings": v} for p, v in pings.items()})
 
     def _begin(self, name: str, interval: float, max_mb: float, sources: dict[str, Any],
-               epoch: float | None = None) -> None:
+               per_pnode: dict[str, dict[str, Any]] | None = None) -> None:
         pnodes = list(self.pool.sessions)
         offsets = {p: self.pool.clock_offset(p) for p in pnodes}
-        epoch = time.time() + LEAD if epoch is None else epoch
+        epoch = time.time() + LEAD
         self.pool.on_all({p: ("monitor_start", {"name": name, "interval": interval, "epoch": epoch + offsets[p],
-                                                "max_mb": max_mb, **sources}) for p in pnodes})
+                                                "max_mb": max_mb, **sources, **(per_pnode or {}).get(p, {})})
+                          for p in pnodes})
         self.series[name] = _Series(interval, epoch, offsets, {p: _Rows() for p in pnodes})
         self._learn_devices()
 
@@ -159,6 +190,7 @@ class Monitor:
         self._learn_devices()
         answers = self.pool.on_all({p: ("monitor_fetch", {"name": name, "known_keys": len(rows.keys)})
                                     for p, rows in series.rows.items()})
+        series.fetched += any(answer["chunks"] for answer in answers.values())
         for pnode, answer in answers.items():
             rows = series.rows[pnode]
             rows.keys += [tuple(k) for k in answer["keys"]]
@@ -174,10 +206,12 @@ class Monitor:
         if kind == "dev":
             vnode, iface, device = self.devices.get(name, (None, None, ""))
             found = DEVICE.get((device, metric))
-            return (vnode, iface, *found) if found and vnode else None
-        table = CGROUP if kind == "cgroup" else PNODE
-        found = table.get(metric)
-        return ((name if kind == "cgroup" else None), None, *found) if found else None
+            return Meaning(vnode, iface, None, *found) if found and vnode else None
+        if kind == "rtt":
+            source, _, peer = name.partition("->")
+            return Meaning(source, None, peer, *RTT[metric]) if metric in RTT else None
+        found = (CGROUP if kind == "cgroup" else PNODE).get(metric)
+        return Meaning(name if kind == "cgroup" else None, None, None, *found) if found else None
 
     # -- the frame ---------------------------------------------------------------------------
     def frame(self, raw: bool = False, name: str = PLATFORM) -> pd.DataFrame:
@@ -190,60 +224,78 @@ class Monitor:
         if series is None:
             return pd.DataFrame(columns=COLUMNS)
         self.fetch(name)
-        parts = [self._pnode_frame(pnode, rows, raw) for pnode, rows in series.rows.items()]
-        parts = [p for p in parts if len(p)]
-        frame = (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=COLUMNS))
-        for column in COLUMNS[1:5]:
-            frame[column] = frame[column].astype("category")
+        cached = series.frames.get(raw)
+        if cached is None or cached[0] != series.fetched:
+            cached = series.frames[raw] = (series.fetched, self._build(series, raw))
+        return cached[1].copy(deep=False)  # columns a caller adds stay out of the cache
+
+    def _build(self, series: _Series, raw: bool) -> pd.DataFrame:
+        meanings = {pnode: [self._meaning(k) for k in rows.keys] for pnode, rows in series.rows.items()}
+        known = [m for ms in meanings.values() for m in ms if m]
+        categories = {"pnode": list(series.rows), "metric": sorted({m.raw if raw else m.derived for m in known}),
+                      **{label: sorted({getattr(m, label) for m in known} - {None}) for label in LABELS}}
+        parts = [self._pnode_frame(i, rows, meanings[pnode], categories, raw)
+                 for i, (pnode, rows) in enumerate(series.rows.items()) if rows.blocks]
+        frame = pd.DataFrame({column: np.concatenate([p[column] for p in parts]) if parts
+                              else np.zeros(0, dtype=float if column in ("time", "value") else int) for column in COLUMNS})
+        for column, names in categories.items():
+            frame[column] = pd.Categorical.from_codes(frame[column].to_numpy(), categories=names)
+        if len(parts) > 1:
+            frame = frame.sort_values("time", kind="stable", ignore_index=True)
         elapsed = (series.stopped or time.time()) - series.epoch
         frame.attrs.update(epoch=series.epoch, interval=series.interval,
                            lost_rows={p: r.lost for p, r in series.rows.items()},
                            sampler_cpu={p: r.busy_s / elapsed if elapsed > 0 else 0.0 for p, r in series.rows.items()})
         return frame
 
-    def _pnode_frame(self, pnode: str, rows: _Rows, raw: bool) -> pd.DataFrame:
-        if not rows.blocks:
-            return pd.DataFrame(columns=COLUMNS)
-        keys = np.concatenate([np.tile(layout, len(times)) for layout, times, _ in rows.blocks])
-        times = np.concatenate([np.repeat(times, len(layout)) for layout, times, _ in rows.blocks])
-        values = np.concatenate([v.ravel() for _, _, v in rows.blocks])
-        meanings = [self._meaning(k) for k in rows.keys]
-        known = np.array([m is not None for m in meanings] + [False])
-        scale = np.array([m[4] if m else 1.0 for m in meanings] + [1.0])
-        counter = np.array([bool(m and m[5]) for m in meanings] + [False])
-        labels = [(m[0], m[1], m[2] if raw else m[3]) if m else (None, None, "") for m in meanings]
-        order = np.lexsort((times, keys))
-        keys, times, values = keys[order], times[order], values[order]
-        if raw:
-            keep = known[keys]
-            out_keys, out_times, out_values = keys[keep], times[keep], values[keep]
-        else:
-            gauge = known[keys] & ~counter[keys]
-            same = keys[1:] == keys[:-1]
-            step = values[1:] - values[:-1]
-            rate = np.divide(step, times[1:] - times[:-1], out=np.zeros_like(step), where=same)
-            counted = same & counter[keys[1:]] & known[keys[1:]] & (step >= 0)
-            out_keys = np.concatenate([keys[gauge], keys[1:][counted]])
-            out_times = np.concatenate([times[gauge], times[1:][counted]])
-            out_values = np.concatenate([values[gauge] * scale[keys[gauge]], rate[counted] * scale[keys[1:][counted]]])
-        vnodes, ifaces, metrics = (np.array([label[i] for label in labels] + [None], dtype=object) for i in range(3))
-        frame = pd.DataFrame({"time": out_times, "pnode": pnode, "vnode": vnodes[out_keys], "iface": ifaces[out_keys],
-                              "metric": metrics[out_keys], "value": out_values})
-        return frame.sort_values(["time"], kind="stable", ignore_index=True)
+    def _pnode_frame(self, index: int, rows: _Rows, meanings: list[Meaning | None],
+                     categories: dict[str, list[str]], raw: bool) -> dict[str, np.ndarray]:
+        """One pnode's rows as columns of codes into ``categories`` (-1: none). The rows go into one
+        dense array (ticks x keys, NaN where a key was not sampled), so rates are one difference."""
+        times = np.concatenate([t for _, t, _ in rows.blocks])
+        dense = np.full((len(times), len(rows.keys)), np.nan)
+        at = 0
+        for layout, t, values in rows.blocks:
+            dense[at:at + len(t), layout] = values
+            at += len(t)
+        known = np.array([m is not None for m in meanings], dtype=bool)
+        if not raw:
+            counter = np.array([bool(m and m.counter) for m in meanings], dtype=bool)
+            scale = np.array([m.scale if m else 1.0 for m in meanings])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                step = np.diff(dense[:, counter], axis=0)
+                rate = step / np.diff(times)[:, None]
+            rate[~(step >= 0)] = np.nan  # a counter that went back: restarted, no rate for that step
+            dense[:, counter] = np.vstack([np.full((1, int(counter.sum())), np.nan), rate])
+            dense *= scale
+        dense[:, ~known] = np.nan
+        keep = ~np.isnan(dense.ravel())
+        keys = np.tile(np.arange(len(rows.keys)), len(times))[keep]
+
+        def codes(column: str, of: Callable[[Meaning], str | None]) -> np.ndarray:
+            index = {name: i for i, name in enumerate(categories[column])}
+            table = np.array([index[of(m)] if m and of(m) is not None else -1 for m in meanings] + [-1], dtype=np.int64)
+            return table[keys]
+
+        return {"time": np.repeat(times, len(rows.keys))[keep], "pnode": np.full(len(keys), index),
+                **{label: codes(label, lambda m, label=label: getattr(m, label)) for label in LABELS},
+                "metric": codes("metric", lambda m: m.raw if raw else m.derived), "value": dense.ravel()[keep]}
 
     # -- looking at it ---------------------------------------------------------------------------
     def series_of(self, metric: str, vnodes: Sequence[str] | None = None, frame: pd.DataFrame | None = None
                   ) -> pd.DataFrame:
         """One metric as a wide frame: time as index, a column per vnode (vnode/iface for interfaces,
-        the pnode for pnode metrics)."""
+        source->peer for RTTs, the pnode for pnode metrics)."""
         frame = self.frame() if frame is None else frame
         rows = frame[frame.metric == metric]
         if vnodes is not None:
             rows = rows[rows.vnode.isin(list(vnodes))]
         if rows.empty:
             return pd.DataFrame()
-        label = np.where(rows.iface.notna(), rows.vnode.astype(str) + "/" + rows.iface.astype(str),
-                         np.where(rows.vnode.notna(), rows.vnode.astype(str), rows.pnode.astype(str)))
+        vnode = rows.vnode.astype(str)
+        label = np.where(rows.iface.notna(), vnode + "/" + rows.iface.astype(str),
+                         np.where(rows.peer.notna(), vnode + "->" + rows.peer.astype(str),
+                                  np.where(rows.vnode.notna(), vnode, rows.pnode.astype(str))))
         return rows.assign(label=label).pivot_table(index="time", columns="label", values="value", observed=True)
 
     def plot(self, metric: str = "rx_mbit_s", vnodes: Sequence[str] | None = None, *, ax: Axes | None = None,
@@ -314,7 +366,7 @@ class Monitor:
     # -- the fidelity watch ----------------------------------------------------------------------
     def fidelity(self, tolerance: float = 0.05) -> pd.DataFrame:
         """What makes the sampled run suspect, one row each: a pnode over 90% CPU busy (when, how
-        long), the delay line dropping packets (over its ceiling), an interface carrying more than
+        long), the delay line dropping packets or past its packet rate, an interface carrying more than
         its rate (by more than ``tolerance``). Empty: nothing seen."""
         frame = self.frame()
         rows = [{"what": "pnode busy", "pnode": p, "vnode": None, "iface": None, "start": s, "end": e,
@@ -325,6 +377,12 @@ class Monitor:
             rows.append({"what": "delay line drops", "pnode": pnode, "vnode": None, "iface": None,
                          "start": d.time.min(), "end": d.time.max(),
                          "detail": f"the delay line dropped packets (up to {d.value.max():.0f}/s): over its ceiling"})
+        near = frame[(frame.metric == "delay_line_packets_s") & (frame.value > USERSPACE_CEILING_PPS)]
+        for pnode, d in near.groupby("pnode", observed=True):
+            rows.append({"what": "delay line at its ceiling", "pnode": pnode, "vnode": None, "iface": None,
+                         "start": d.time.min(), "end": d.time.max(),
+                         "detail": f"the delay line took up to {d.value.max():,.0f} packets/s, past the "
+                                   f"{USERSPACE_CEILING_PPS:,} it holds with its delays (docs/links.md)"})
         for vnode in self.model.vnodes.values():
             for iface in vnode.ifaces:
                 for direction, limits in (("rx", iface.input), ("tx", iface.output)):

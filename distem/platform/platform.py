@@ -596,9 +596,10 @@ class Platform:
         return self._events.frame
 
     # -- watching a run (Monitor) ----------------------------------------------------------
-    def monitor_start(self, interval: float = 1.0, *, max_mb: float = 256.0) -> None:
+    def monitor_start(self, interval: float = 1.0, *, max_mb: float = 256.0,
+                      rtt: Sequence[tuple[str, str]] = ()) -> None:
         self._check_open(changes=False)
-        self._monitor.start(interval, max_mb=max_mb)
+        self._monitor.start(interval, max_mb=max_mb, rtt=rtt)
 
     monitor_start.__doc__ = Monitor.start.__doc__
     monitor_stop = _By("_monitor", "stop")
@@ -613,8 +614,13 @@ class Platform:
     pnodes_delete_probes = _By("_monitor")
 
     @property
+    def monitor_events(self) -> pd.DataFrame:
+        """``p.events`` with a ``time`` column on the monitor's clock (s from its start), where its series are."""
+        return self._monitor.event_times()
+
+    @property
     def metrics(self) -> pd.DataFrame:
-        """What the monitor sampled (``monitor_start``), tidy: time, pnode, vnode, iface, metric, value;
+        """What the monitor sampled (``monitor_start``), tidy: time, pnode, vnode, iface, peer, metric, value;
         counters as rates. ``p.monitor_frame(raw=True)``: the counters as read."""
         return self._monitor.frame()
 
