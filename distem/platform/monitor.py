@@ -236,10 +236,15 @@ class Monitor:
                       **{label: sorted({getattr(m, label) for m in known} - {None}) for label in LABELS}}
         parts = [self._pnode_frame(i, rows, meanings[pnode], categories, raw)
                  for i, (pnode, rows) in enumerate(series.rows.items()) if rows.blocks]
-        frame = pd.DataFrame({column: np.concatenate([p[column] for p in parts]) if parts
-                              else np.zeros(0, dtype=float if column in ("time", "value") else int) for column in COLUMNS})
-        for column, names in categories.items():
-            frame[column] = pd.Categorical.from_codes(frame[column].to_numpy(), categories=names)
+
+        def column(name: str) -> np.ndarray:
+            if not parts:
+                return np.zeros(0, dtype=float if name in ("time", "value") else np.int32)
+            return parts[0][name] if len(parts) == 1 else np.concatenate([p[name] for p in parts])
+
+        # Categories built from codes: no column of strings, and pandas stacks no int block (5.8 M rows: 0.8 s).
+        frame = pd.DataFrame({name: pd.Categorical.from_codes(column(name), categories=categories[name])
+                              if name in categories else column(name) for name in COLUMNS})
         if len(parts) > 1:
             frame = frame.sort_values("time", kind="stable", ignore_index=True)
         elapsed = (series.stopped or time.time()) - series.epoch
@@ -270,14 +275,14 @@ class Monitor:
             dense *= scale
         dense[:, ~known] = np.nan
         keep = ~np.isnan(dense.ravel())
-        keys = np.tile(np.arange(len(rows.keys)), len(times))[keep]
+        keys = np.tile(np.arange(len(rows.keys), dtype=np.int32), len(times))[keep]
 
         def codes(column: str, of: Callable[[Meaning], str | None]) -> np.ndarray:
             index = {name: i for i, name in enumerate(categories[column])}
-            table = np.array([index[of(m)] if m and of(m) is not None else -1 for m in meanings] + [-1], dtype=np.int64)
+            table = np.array([index[of(m)] if m and of(m) is not None else -1 for m in meanings] + [-1], dtype=np.int32)
             return table[keys]
 
-        return {"time": np.repeat(times, len(rows.keys))[keep], "pnode": np.full(len(keys), index),
+        return {"time": np.repeat(times, len(rows.keys))[keep], "pnode": np.full(len(keys), index, dtype=np.int32),
                 **{label: codes(label, lambda m, label=label: getattr(m, label)) for label in LABELS},
                 "metric": codes("metric", lambda m: m.raw if raw else m.derived), "value": dense.ravel()[keep]}
 
