@@ -314,8 +314,10 @@ class Monitor:
         wide = self.series_of(metric, vnodes, frame)
         if ax is None:
             _, ax = plt.subplots(figsize=(9, 3.5))
+        interval = self.series[PLATFORM].interval if PLATFORM in self.series else 1.0
         for column in wide.columns:
-            ax.plot(wide.index, wide[column], label=column, lw=1.4)
+            line = _with_gaps(wide[column].dropna(), interval)
+            ax.plot(line.index, line.to_numpy(), label=column, lw=1.4)
         if busy:
             for pnode, start, end in self._busy_spans(frame):
                 ax.axvspan(start, end, color="tab:red", alpha=0.12, lw=0)
@@ -450,6 +452,16 @@ class Monitor:
             self.pnodes_stop_probes()
             self.pool.on_all({p: ("monitor_stop", {"name": name, "forget": True}) for p in self.series[name].rows})
             del self.series[name], self.probes[name]
+
+
+def _with_gaps(series: pd.Series, interval: float) -> pd.Series:
+    """A NaN where samples are missing (a vnode down, a pair without replies), so the line breaks there
+    instead of joining both sides."""
+    times = series.index.to_numpy()
+    if len(times) < 2:
+        return series
+    breaks = times[1:][np.diff(times) > 1.5 * interval] - interval / 2
+    return pd.concat([series, pd.Series(np.nan, index=breaks)]).sort_index()
 
 
 def _positive(field: str, value: Any, least: float) -> float:
