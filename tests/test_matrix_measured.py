@@ -89,8 +89,13 @@ def test_a_matrix_and_a_rate_on_one_interface_both_hold(state_dir, busybox):
         got = p.measure_throughput("a", "b", seconds=6)
         steady = sorted(got["intervals_bps"][2:])[len(got["intervals_bps"][2:]) // 2]
         assert 0.9 * 10e6 * 1448 / 1514 <= steady <= 10e6 * 1.02, got["intervals_bps"]
-        # the interface's own delay adds to the matrix's, live
+        # the interfaces' own delays add to the matrix's, live, and compare_latencies counts them
         p.voutput_update("a", "if0", {"latency": "10ms"})
-        assert p.measure_latencies(["a", "b"], count=10).loc["a", "b"] == pytest.approx(50, rel=0.05)
+        p.vinput_update("b", "if0", {"latency": "4ms"})
+        assert p.measure_latencies(["a", "b"], count=10).loc["a", "b"] == pytest.approx(54, rel=0.05)
+        compared = p.compare_latencies(count=10, interval_ms=50)
+        assert compared.loc[[("a", "b"), ("a", "c"), ("b", "c"), ("c", "b")], "requested_rtt_ms"].tolist() == \
+            [54, 20, 4, 4]
+        assert compared.ok.all(), compared[~compared.ok].to_string()
     finally:
         p.close()
