@@ -22,6 +22,19 @@ def two(tmp_path):
     p.close()
 
 
+def test_a_closed_platform_shows_nothing_running(tmp_path):
+    image = tmp_path / "image.tar"
+    image.write_bytes(b"fake")
+    p = fake_platform(["a"])
+    p.vnetwork("vnet", "10.144.0.0/24")
+    p.vnode("x").image(str(image)).iface("if0", "vnet")
+    p.deploy()
+    assert "RUNNING" in p._repr_html_()
+    p.close()
+    html = p._repr_html_()
+    assert "closed" in html and "RUNNING" not in html and "10.144.0.1" not in html
+
+
 def describe(p, image, names_hosts):
     for name, host in names_hosts:
         p.vnode(name).image(image).iface("if0", "vnet").host(host)

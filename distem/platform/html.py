@@ -27,6 +27,9 @@ def platform_html(p: Any) -> str:
     """A distem.Platform (not imported here: it imports this module)."""
     try:
         head = _html.escape(repr(p))
+        if p.pool.closed:  # its model still lists what it had: not what the pnodes hold
+            return (f"<div class='distem'><b>{head}</b><br><i>closed: its vnodes, vnetworks and cgroups were "
+                    "removed from every pnode (what was measured stays: p.events, p.metrics)</i></div>")
         return (f"{_STYLE}<div class='distem'><b>{head}</b>"
                 f"<pre class='distem-text'>{head}</pre>"
                 + _section("pnodes", p.pnodes)
