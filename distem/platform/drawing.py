@@ -24,7 +24,26 @@ _LABELS_UP_TO = 40  # beyond, names would cover the picture
 _LISTED = 6  # vnode names listed under a pnode in the mapping
 
 
+def _shown_in_ipython() -> None:
+    """A Figure made without pyplot has no display formatter in IPython until pyplot is imported or
+    ``%matplotlib inline`` runs: it showed as ``<Figure size 750x550 with 1 Axes>``. Register the PNG
+    one, unless the user has a formatter for figures already."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    try:
+        shell.display_formatter.formatters["image/png"].lookup_by_type(Figure)
+    except KeyError:
+        select_figure_formats(shell, {"png"})
+
+
 def _figure(title: str, size: tuple[float, float] = (7.5, 5.5)) -> tuple[Figure, object]:
+    _shown_in_ipython()
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(title)

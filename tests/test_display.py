@@ -1,0 +1,21 @@
+"""Pictures show in a fresh notebook kernel, with no pyplot import and no %matplotlib line first."""
+
+from __future__ import annotations
+
+import nbformat
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+TOPOLOGY = "graph g { p0 [ip=\"10.0.0.1\", cpu=4]; sw; p0 -- sw [bandwidth=1000000000]; }"
+VNODES = {"a": {"vifaces": [{"name": "if0", "vnetwork": "n", "output": {"bandwidth": {"rate": "10mbps"}}}]}}
+
+
+def test_drawings_display_as_images_in_a_fresh_kernel(tmp_path):
+    cells = [new_code_cell("from distem.platform.placement import plot_physical_topology, plot_virtual_topology"),
+             new_code_cell(f"plot_virtual_topology({VNODES!r})"),
+             new_code_cell(f"plot_physical_topology({TOPOLOGY!r})")]
+    notebook = new_notebook(cells=cells)
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    for cell in cells[1:]:
+        kinds = [set(o.get("data", {})) for o in cell.outputs if o.get("output_type") == "execute_result"]
+        assert kinds and "image/png" in kinds[0], cell.outputs
