@@ -19,3 +19,12 @@ def test_drawings_display_as_images_in_a_fresh_kernel(tmp_path):
     for cell in cells[1:]:
         kinds = [set(o.get("data", {})) for o in cell.outputs if o.get("output_type") == "execute_result"]
         assert kinds and "image/png" in kinds[0], cell.outputs
+
+
+def test_the_latency_heatmaps_display_once(tmp_path):
+    cell = new_code_cell("from distem.testing.fake import fake_platform\np = fake_platform(['a'])\n"
+                         "p.vnetwork('vnet', '10.144.0.0/24')\np.plot_latencies()")
+    notebook = new_notebook(cells=[cell])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+    assert len(images) == 1, cell.outputs  # pyplot's figure was shown twice: as the value, and by the backend

@@ -24,7 +24,7 @@ _LABELS_UP_TO = 40  # beyond, names would cover the picture
 _LISTED = 6  # vnode names listed under a pnode in the mapping
 
 
-def _shown_in_ipython() -> None:
+def displayable() -> None:
     """A Figure made without pyplot has no display formatter in IPython until pyplot is imported or
     ``%matplotlib inline`` runs: it showed as ``<Figure size 750x550 with 1 Axes>``. Register the PNG
     one, unless the user has a formatter for figures already."""
@@ -43,7 +43,7 @@ def _shown_in_ipython() -> None:
 
 
 def _figure(title: str, size: tuple[float, float] = (7.5, 5.5)) -> tuple[Figure, object]:
-    _shown_in_ipython()
+    displayable()
     fig = Figure(figsize=size, layout="constrained")
     ax = fig.add_subplot()
     ax.set_title(title)

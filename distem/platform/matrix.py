@@ -161,12 +161,16 @@ class Matrix:
 
     def plot_latencies(self, measured: pd.DataFrame | None = None) -> Figure:
         """Heatmaps of the requested RTT matrix and, given ``measure_latencies()``'s frame, the measured one."""
-        import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
+
+        from .drawing import displayable
 
         asked = self.frame
         rtt = asked + asked.T
         panels = [("requested RTT (ms)", rtt)] + ([("measured RTT (ms)", measured)] if measured is not None else [])
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+        displayable()  # a Figure without pyplot: shown once, as the cell's value (pyplot's showed it twice)
+        fig = Figure(figsize=(5.5 * len(panels), 4.5))
+        axes = fig.subplots(1, len(panels), squeeze=False)
         top = max(float(frame.max().max()) for _, frame in panels) or 1.0
         for ax, (title, frame) in zip(axes[0], panels):
             image = ax.imshow(frame.to_numpy(dtype=float), vmin=0, vmax=top, cmap="viridis")
