@@ -73,7 +73,7 @@ def measure(part: str) -> list[dict]:
             time.sleep(0.5)
         p.pool.call("local", "monitor_stop", name="hour")
         took = time.monotonic() - began
-        p._monitor.series["hour"] = _Series(0.01, epoch, {"local": 0.0}, {"local": _Rows()})
+        p._monitor.series["hour"] = _Series(0.01, epoch, {"local": _Rows()})
         fetch = timed(lambda: p._monitor.fetch("hour"))[0]
         build, hour = timed(lambda: p._monitor.frame(name="hour"))
         stored = p.pool.call("local", "monitor_status", name="hour")

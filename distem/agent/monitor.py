@@ -7,7 +7,8 @@ It appends one row of numbers to its buffer. What each number is (its key: kind,
 is kept once; a chunk of rows shares one layout of keys, so a row costs 8 bytes a number.
 
 The controller fetches rows in batches (``fetch``), which frees them; past ``max_mb`` the oldest
-chunk is dropped and counted as lost. Ticks fall on ``epoch + k * interval`` and each row's time
+chunk is dropped and counted as lost (so the buffer holds at most ``max_mb`` plus the chunk being
+filled, CHUNK_ROWS rows). Ticks fall on ``epoch + k * interval`` and each row's time
 is this pnode's ``time.time() - epoch``: the controller gives every pnode the same instant on its
 own clock, so rows of all pnodes line up.
 
@@ -34,8 +35,9 @@ CHUNK_ROWS = 600
 NETDEV = {"rx_bytes": 0, "rx_packets": 1, "rx_drops": 3, "tx_bytes": 8, "tx_packets": 9, "tx_drops": 11}
 DELAY_LINE = ("received", "dropped", "held")
 REPLY = re.compile(rb"^\[[\d.]+\] \S+ : \[\d+\], \d+ bytes, ([\d.]+) ms")
-# (vnode, argv) -> the process in the vnode's network namespace, and the pid of the vnode's init then
-Spawn = Callable[[str, list[str]], tuple[subprocess.Popen[bytes], int]]
+# (vnode, argv) -> the process in the vnode's network namespace and the pid of the vnode's init then;
+# None while the vnode is not running
+Spawn = Callable[[str, list[str]], "tuple[subprocess.Popen[bytes], int] | None"]
 
 
 class Pinger:
@@ -57,11 +59,11 @@ class Pinger:
         if self.proc is not None and self.proc.poll() is None and os.path.exists(f"/proc/{self.init}"):
             return
         self.close()
-        try:
-            self.proc, self.init = self.spawn(self.vnode, ["fping", "-l", "-D", "-p", str(self.period_ms),
-                                                "-t", str(max(self.period_ms, 500)), self.address])
-        except Exception:  # the vnode is down: nothing to probe from
+        started = self.spawn(self.vnode, ["fping", "-l", "-D", "-p", str(self.period_ms),
+                                          "-t", str(max(self.period_ms, 500)), self.address])
+        if started is None:  # the vnode is down: nothing to probe from
             return
+        self.proc, self.init = started
         threading.Thread(target=self._read, args=(self.proc,), name="distem-pinger", daemon=True).start()
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:
@@ -100,17 +102,17 @@ class _Chunk:
 class Sampler:
     """What to read: ``devices``, name prefixes of host interfaces whose counters and root queue are
     sampled (``queues``: whose queue only); ``cgroup_root``, the platform's cgroup directory (its
-    ``vnode-*`` children); ``pnode``: CPU, load, memory; ``delay_line``: a callable giving the
+    ``vnode-*`` children); ``system``: the pnode's CPU, load, memory; ``delay_line``: a callable giving the
     delay line's counters (None when none runs); ``pingers``: RTTs from vnodes to addresses.
     Distem's probes: ``host``, one interface's byte counters; ``loadavg``, the three load averages."""
 
     def __init__(self, interval: float, epoch: float, max_mb: float, devices: list[str], queues: list[str],
-                 cgroup_root: str = "", pnode: bool = False,
+                 cgroup_root: str = "", system: bool = False,
                  delay_line: Callable[[], dict[str, Any] | None] | None = None, host: str = "",
                  loadavg: bool = False, pingers: list[Pinger] | None = None) -> None:
         self.interval, self.epoch, self.max_bytes = interval, epoch, int(max_mb * 1e6)
         self.devices, self.queues = tuple(devices), tuple(queues)
-        self.cgroup_root, self.pnode, self.delay_line = cgroup_root, pnode, delay_line
+        self.cgroup_root, self.system, self.delay_line = cgroup_root, system, delay_line
         self.host, self.loadavg, self.pingers = host, loadavg, pingers or []
         self.hierarchies = cgroups.hierarchies()
         self.keys: list[Key] = []
@@ -120,6 +122,7 @@ class Sampler:
         self.lost = 0  # rows dropped past max_mb, never fetched
         self.ticks = 0
         self.busy_s = 0.0  # this thread's own time spent reading (its cost)
+        self.error = ""  # why the thread ended early, for the controller to say
         self.ifindex: dict[str, int] = {}
         self.last_cpu = cpu_times()
         self.lock = threading.Lock()  # between the thread's appends and a fetch
@@ -150,7 +153,11 @@ class Sampler:
         k = max(0, int((time.monotonic() - origin) / self.interval) + 1)
         while not self.stopping.wait(max(0.0, origin + k * self.interval - time.monotonic())):
             began = time.thread_time()
-            self.sample()
+            try:
+                self.sample()
+            except Exception as exc:  # the rows so far stay fetchable; the controller says why it ended
+                self.error = f"{type(exc).__name__}: {exc}"
+                return
             self.busy_s += time.thread_time() - began
             k = max(k + 1, int((time.monotonic() - origin) / self.interval) + 1)  # a late tick is skipped
 
@@ -162,8 +169,8 @@ class Sampler:
             row += self._devices()
         if self.cgroup_root:
             row += self._cgroups()
-        if self.pnode:
-            row += self._pnode()
+        if self.system:
+            row += self._system()
         for pinger in self.pingers:
             row += pinger.take()
             pinger.follow()
@@ -221,7 +228,7 @@ class Sampler:
             row += [(("cgroup", vnode, metric), float(value)) for metric, value in used.items()]
         return row
 
-    def _pnode(self) -> list[tuple[Key, float]]:
+    def _system(self) -> list[tuple[Key, float]]:
         total, idle = cpu_times()
         busy = 1 - (idle - self.last_cpu[1]) / (total - self.last_cpu[0]) if total > self.last_cpu[0] else 0.0
         self.last_cpu = (total, idle)
@@ -262,17 +269,17 @@ class Sampler:
         with self.lock:
             rows = sum(len(c.times) for c in self.chunks)
             return {"ticks": self.ticks, "buffered_rows": rows, "buffered_bytes": self.size, "lost": self.lost,
-                    "busy_s": self.busy_s, "running": self.running()}
+                    "busy_s": self.busy_s, "running": self.running(), "error": self.error}
 
     def fetch(self, known_keys: int) -> dict[str, Any]:
         """The rows sampled since the last fetch (then freed) and the keys after the first
-        ``known_keys``: ``{"keys", "chunks": [{"layout", "times", "values"}], "lost", "ticks", "busy_s"}``."""
+        ``known_keys``: ``{"keys", "chunks": [{"layout", "times", "values"}], "lost", "busy_s", "error"}``."""
         with self.lock:
             chunks, self.chunks, self.size = self.chunks, [], 0
         return {"keys": [list(k) for k in self.keys[known_keys:]],
                 "chunks": [{"layout": list(c.layout), "times": c.times.tobytes(), "values": c.values.tobytes()}
                            for c in chunks],
-                "lost": self.lost, "ticks": self.ticks, "busy_s": self.busy_s, "running": self.running()}
+                "lost": self.lost, "busy_s": self.busy_s, "error": self.error}
 
 
 def cpu_times() -> tuple[int, int]:

@@ -212,8 +212,8 @@ class Agent:
             progress(len(results), len(names))
         return results
 
-    def _netns_argv(self, name: str, argv: list[str]) -> list[str]:
-        return measure.in_netns(containers.init_pid(name, self.lxcpath), argv)
+    def _netns_argv(self, name: str, argv: list[str], pid: int | None = None) -> list[str]:
+        return measure.in_netns(pid or containers.init_pid(name, self.lxcpath), argv)
 
     def netns_run(self, progress: Progress, name: str, argv: list[str], timeout: float = 60) -> tuple[int, str, str]:
         """Run a program of this pnode inside vnode ``name``'s network namespace (tools the image lacks)."""
@@ -226,20 +226,24 @@ class Agent:
         self.spawned[proc.pid] = proc
         return proc.pid
 
-    def _spawn(self, name: str, argv: list[str], text: bool = False) -> subprocess.Popen[Any]:
-        proc = subprocess.Popen(self._netns_argv(name, argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    def _spawn(self, name: str, argv: list[str], text: bool = False, pid: int | None = None) -> subprocess.Popen[Any]:
+        proc = subprocess.Popen(self._netns_argv(name, argv, pid), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL if not text else subprocess.PIPE, text=text)
         self.journal.add("process", str(proc.pid), wire.vnode_owner(name), pid=proc.pid,
                          start=process_start_time(proc.pid))
         return proc
 
-    def _spawn_pinger(self, name: str, argv: list[str]) -> tuple[subprocess.Popen[Any], int]:
+    def _spawn_pinger(self, name: str, argv: list[str]) -> tuple[subprocess.Popen[Any], int] | None:
         """From the sampler's thread: under the lock, from the agent's own cgroups (a container's
-        start moves the agent into its monitor cgroup meanwhile, and a child would stay there)."""
+        start moves the agent into its monitor cgroup meanwhile, and a child would stay there).
+        None while the vnode is not running."""
         with self.lock:
             cgroups.enter(self.home)
-            init = containers.init_pid(name, self.lxcpath)
-            return self._spawn(name, argv), init
+            try:
+                init = containers.init_pid(name, self.lxcpath)
+            except containers.ContainerError:
+                return None
+            return self._spawn(name, argv, pid=init), init
 
     def _reap(self, proc: subprocess.Popen[Any]) -> None:
         """The end of a process _spawn started (killed already): waited for, out of the journal."""

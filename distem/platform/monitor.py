@@ -11,6 +11,7 @@ no rate for that step. Distem's pnode probes are samplers too, with Distem's sha
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -23,6 +24,7 @@ from ..model import PlatformModel
 from ..model.names import ifb_name, veth_name
 from ..plan.shaping import USERSPACE_CEILING_PPS
 from .events import Events
+from .measure import BUSY
 from .pool import PnodePool
 
 if TYPE_CHECKING:
@@ -30,7 +32,6 @@ if TYPE_CHECKING:
 
 MIN_INTERVAL, DEFAULT_MAX_MB = 0.1, 256.0
 LEAD = 0.2  # s from the start call to the first tick, so that every pnode has its sampler running
-BUSY = 0.9  # a pnode's CPU busier than this, over an interval, makes what was measured then suspect
 COLUMNS = ["time", "pnode", "vnode", "iface", "peer", "metric", "value"]
 LABELS = ("vnode", "iface", "peer")
 PLATFORM = "platform"  # the sampler p.monitor_start runs; Distem's probes are named by their 'name'
@@ -93,15 +94,14 @@ class _Rows:
     keys: list[tuple[str, str, str]] = field(default_factory=list)
     blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)  # layout, times, values
     lost: int = 0
-    ticks: int = 0
     busy_s: float = 0.0
+    error: str = ""  # why the pnode's sampler ended early
 
 
 @dataclass
 class _Series:
     interval: float
     epoch: float  # this controller's time.time() of t = 0
-    offsets: dict[str, float]
     rows: dict[str, _Rows] = field(default_factory=dict)
     stopped: float | None = None
     fetched: int = 0  # fetches that brought rows: the frames built before them are stale
@@ -155,7 +155,7 @@ class Monitor:
         self.pool.on_all({p: ("monitor_start", {"name": name, "interval": interval, "epoch": epoch + offsets[p],
                                                 "max_mb": max_mb, **sources, **(per_pnode or {}).get(p, {})})
                           for p in pnodes})
-        self.series[name] = _Series(interval, epoch, offsets, {p: _Rows() for p in pnodes})
+        self.series[name] = _Series(interval, epoch, {p: _Rows() for p in pnodes})
         self._learn_devices()
 
     def stop(self) -> None:
@@ -199,7 +199,12 @@ class Monitor:
                 times = np.frombuffer(chunk["times"], dtype=np.float64)
                 values = np.frombuffer(chunk["values"], dtype=np.float64).reshape(len(times), len(layout))
                 rows.blocks.append((layout, times, values))
-            rows.lost, rows.ticks, rows.busy_s = answer["lost"], answer["ticks"], answer["busy_s"]
+            rows.lost, rows.busy_s = answer["lost"], answer["busy_s"]
+            if answer["error"] and not rows.error:
+                rows.error = answer["error"]
+                warnings.warn(f"monitoring ended early on {pnode}: {rows.error}; what it sampled before stays "
+                              "in p.metrics (attrs['errors']); p.monitor_stop() then p.monitor_start() to go on",
+                              RuntimeWarning, stacklevel=3)
 
     def _meaning(self, key: tuple[str, str, str]) -> Meaning | None:
         kind, name, metric = key
@@ -218,8 +223,8 @@ class Monitor:
         """The sampled series, tidy: time (s from the start), pnode, vnode, iface, metric, value.
         Counters are rates (``rx_mbit_s``, ``cpu`` in CPU-seconds per second, ``io_read_bytes_s``...),
         at the end of each interval; ``raw``: the counters as read. ``.attrs``: the start instant,
-        the interval, rows lost per pnode (over ``max_mb`` before a fetch), each sampler's own CPU
-        cost (fraction of one core)."""
+        the interval, rows lost per pnode (over ``max_mb`` before a fetch), why a pnode's sampler
+        ended early (``errors``), each sampler's own CPU cost (fraction of one core)."""
         series = self.series.get(name)
         if series is None:
             return pd.DataFrame(columns=COLUMNS)
@@ -250,6 +255,7 @@ class Monitor:
         elapsed = (series.stopped or time.time()) - series.epoch
         frame.attrs.update(epoch=series.epoch, interval=series.interval,
                            lost_rows={p: r.lost for p, r in series.rows.items()},
+                           errors={p: r.error for p, r in series.rows.items() if r.error},
                            sampler_cpu={p: r.busy_s / elapsed if elapsed > 0 else 0.0 for p, r in series.rows.items()})
         return frame
 
@@ -352,22 +358,16 @@ class Monitor:
     def _busy_spans(self, frame: pd.DataFrame) -> list[tuple[str, float, float]]:
         """(pnode, start, end) of each run of intervals over BUSY."""
         series = self.series.get(PLATFORM)
+        interval = series.interval if series else 1.0
         spans = []
         busy = frame[frame.metric == "cpu_busy"]
         for pnode, rows in busy.groupby("pnode", observed=True):
             rows = rows.sort_values("time")
             over = (rows.value > BUSY).to_numpy()
             t = rows.time.to_numpy()
-            interval = series.interval if series else 1.0
-            i = 0
-            while i < len(over):
-                if over[i]:
-                    j = i
-                    while j + 1 < len(over) and over[j + 1]:
-                        j += 1
-                    spans.append((str(pnode), float(t[i] - interval), float(t[j])))
-                    i = j
-                i += 1
+            edges = np.diff(np.concatenate([[False], over, [False]]).astype(int))  # +1 a run's start, -1 past its end
+            spans += [(str(pnode), float(t[i] - interval), float(t[j - 1]))
+                      for i, j in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
         return spans
 
     # -- the fidelity watch ----------------------------------------------------------------------
@@ -415,10 +415,9 @@ class Monitor:
         self.pnodes_delete_probes()
         shift = 0.0 if ref_time is None else float(ref_time) - time.time()
         for name, probe in probes.items():
-            sources = ({"devices": [], "queues": [], "platform": False, "system": False, "host": probe["interface"]}
-                       if probe["type"] == "ProbeBW" else
-                       {"devices": [], "queues": [], "platform": False, "system": False, "loadavg": True})
-            self._begin(name, 1.0 / probe["frequency"], DEFAULT_MAX_MB, sources)
+            reads = {"host": probe["interface"]} if probe["type"] == "ProbeBW" else {"loadavg": True}
+            self._begin(name, 1.0 / probe["frequency"], DEFAULT_MAX_MB,
+                        {"devices": [], "queues": [], "platform": False, "system": False, **reads})
             self.probes[name] = {**probe, "shift": shift}
 
     def pnodes_get_probes_data(self) -> dict[str, dict[str, list[list[Any]]]]:
@@ -448,8 +447,8 @@ class Monitor:
                 series.stopped = None
 
     def pnodes_delete_probes(self) -> None:
+        self.pnodes_stop_probes()
         for name in list(self.probes):
-            self.pnodes_stop_probes()
             self.pool.on_all({p: ("monitor_stop", {"name": name, "forget": True}) for p in self.series[name].rows})
             del self.series[name], self.probes[name]
 
