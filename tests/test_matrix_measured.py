@@ -97,5 +97,9 @@ def test_a_matrix_and_a_rate_on_one_interface_both_hold(state_dir, busybox):
         assert compared.loc[[("a", "b"), ("a", "c"), ("b", "c"), ("c", "b")], "requested_rtt_ms"].tolist() == \
             [54, 20, 4, 4]
         assert compared.ok.all(), compared[~compared.ok].to_string()
+        # no tolerance: a pair off by even 0.01 ms is measured a second time (some land exactly here)
+        strict = p.compare_latencies(count=5, interval_ms=20, rel=0, slack_ms=0)
+        assert strict[~strict.measured_twice].ok.all() and (strict.error_ms[strict.ok] == 0).all()
+        assert strict.requested_rtt_ms.equals(compared.requested_rtt_ms) and strict.measured_rtt_ms.notna().all()
     finally:
         p.close()
