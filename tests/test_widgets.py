@@ -125,6 +125,53 @@ def test_symmetric_toggle(editor, platform):
     assert (got.loc["a", "c"], got.loc["c", "a"], got.loc["b", "a"]) == (20, 20, 5)
 
 
+class Browser:
+    """The grid's front end as ipydatagrid's JavaScript behaves: a typed cell is sent as text, and every
+    cell the kernel sets is set in the browser's model, which sends it back as an edit (an echo)."""
+
+    def __init__(self, grid):
+        self.grid, self.from_kernel, self.to_kernel = grid, [], 0
+        send = grid.comm.send
+        grid.comm.send = lambda data=None, **kw: (self.from_kernel.append(data), send(data, **kw))[1]
+
+    def type(self, row: str, column: str, text: str, limit: int = 50) -> None:
+        frame = self.grid.data
+        queue = [(list(frame.index).index(row), list(frame.columns).index(column), text)]
+        while queue:
+            self.to_kernel += 1
+            assert self.to_kernel <= limit, "the kernel and the browser keep sending cells to each other"
+            row_index, column_index, value = queue.pop(0)
+            self.grid._DataGrid__handle_custom_msg(None, {"event_type": "cell-changed", "row": row_index,
+                                                         "column_index": column_index, "value": value}, None)
+            while self.from_kernel:
+                content = self.from_kernel.pop(0).get("content", {})
+                if content.get("event_type") == "cell-changed":
+                    queue.append((content["row"], content["column_index"], content["value"]))
+
+
+@pytest.mark.root
+def test_a_symmetric_edit_in_the_browser_ends(editor, platform):
+    """One typed cell in symmetric mode: the kernel sets the mirror (and the typed cell, as a number); each
+    comes back once from the browser and stops there. The grid holds numbers; Apply's status stays."""
+    browser = Browser(editor.grid)
+    editor.symmetric.value = True
+    browser.type("a", "b", "12.5")
+    assert browser.to_kernel <= 3  # the edit, then the echoes of the mirror and of the number
+    assert "a → b = 12.5 and back. Not applied yet" in editor.message_text
+    typed = editor._typed()
+    assert (typed.loc["a", "b"], typed.loc["b", "a"]) == (12.5, 12.5)
+    assert all(isinstance(v, float | int) for v in typed.to_numpy().ravel()), typed
+    editor.apply_button.click()
+    assert editor.message_text.startswith("Applied: 2 cells changed")
+    assert (platform.latencies.loc["a", "b"], platform.latencies.loc["b", "a"]) == (12.5, 12.5)
+
+    browser.type("c", "d", "-3")  # red, named, and so is its mirror; then fixed, both clear
+    assert set(editor.problems) == {("c", "d"), ("d", "c")} and editor.apply_button.disabled
+    browser.type("d", "c", "4")
+    assert editor.problems == {} and not editor.apply_button.disabled
+    assert (editor.frame().loc["c", "d"], editor.frame().loc["d", "c"]) == (4, 4)
+
+
 @pytest.mark.root
 def test_fill_random_and_csv(editor, platform, tmp_path):
     editor.fill_value.value = 8

@@ -42,6 +42,18 @@ def cell_value(value: object) -> float:
     return float(value)  # type: ignore[arg-type]  # delay_problem accepted it: a Real
 
 
+def typed_number(value: object) -> object:
+    """What a cell should hold: text that reads as a finite number becomes that number ("12.5" -> 12.5,
+    "-3" -> -3.0, to be named as negative); other text is kept as typed, to be shown and named."""
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def cell_problem(cell: Cell, value: object) -> str | None:
     """The message for a bad off-diagonal cell, naming it; None when it holds a delay."""
     reason = _reason(cell, value)

@@ -15,15 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import pandas as pd
-from IPython.display import display
+from IPython.display import Image, display
 from ipydatagrid import DataGrid, TextRenderer, VegaExpr
 
 from ..errors import DistemError, ValidationError
 from ..model import RUNNING
+from ..platform.drawing import png
 from . import matrix_edit
 from .matrix_edit import Cell
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from ..platform import Platform
 
 log = logging.getLogger(__name__)
@@ -53,9 +56,10 @@ class LatencyMatrixEditor(widgets.VBox):
         current = platform.latencies
         self._names = [str(n) for n in current.index]
         self._problems: dict[Cell, str] = {}
-        self._mirroring = False
+        self._cells: dict[Cell, object] = {}  # what the kernel holds in each cell, to recognise echoes
         self._top = 0.0
         self._text = ""
+        self.figure: Figure | None = None  # the heatmaps the last Measure drew
         self.grid = DataGrid(self._grid_frame(current), editable=True, selection_mode="cell",
                              base_row_header_size=ROW_HEADER_PX, base_column_size=COLUMN_PX,
                              base_column_header_size=HEADER_PX, base_row_size=ROW_PX,
@@ -196,32 +200,34 @@ class LatencyMatrixEditor(widgets.VBox):
         except DistemError as exc:
             self._say(f"Cannot measure: {exc}", "error")
             return None
-        import matplotlib.pyplot as plt
-
         measured = compared["measured_rtt_ms"].unstack().reindex(index=running, columns=running)
-        figure = self.platform.plot_latencies(measured)
+        figure = self.figure = self.platform.plot_latencies(measured)
         errors = compared["error_ms"].abs()
-        with self.output:
+        with self.output:  # a PNG made here, not by the front end's figure formatter (it drew the axes offset)
             self.output.clear_output(wait=True)
-            display(figure)
-        plt.close(figure)  # shown once, in the output; not again by the inline backend
+            display(Image(data=png(figure)))
         self._say(f"Measured {len(compared)} pairs: |measured - requested| RTT median {errors.median():.2f} ms, "
                   f"worst {errors.max():.2f} ms.", "ok")
         return compared
 
     # -- events --------------------------------------------------------------------------
     def _on_cell_change(self, event: dict[str, Any]) -> None:
-        src, dst, value = self._names[event["row"]], str(event["column"]), event["value"]
-        if self.symmetric.value and not self._mirroring and src != dst:
-            self._mirroring = True  # the mirrored change calls back here once, not again
-            try:
-                self.grid.set_cell_value(src, dst, value)  # column src, row dst
-            finally:
-                self._mirroring = False
-        self._check((src, dst), value)
-        if not self._mirroring:
-            self._say_edited(f"{src} → {dst} = {value!r}" + (f" and {dst} → {src}" if self.symmetric.value
-                                                             and src != dst else ""))
+        """A cell typed in the browser, or the browser's echo of a cell the kernel set.
+
+        Every view of the grid sends back each cell the kernel sets: an echo carries the value the
+        kernel already holds and is ignored, so that a mirrored edit is not mirrored back forever.
+        A number typed as text is stored as a number (the grid then holds numbers only)."""
+        cell = (self._names[event["row"]], str(event["column"]))
+        value = matrix_edit.typed_number(event["value"])
+        if _same(self._cells.get(cell), value):
+            return
+        edited = [cell] + ([cell[::-1]] if self.symmetric.value and cell[0] != cell[1] else [])
+        for target in edited:
+            self._cells[target] = value  # first: the grid's own call-back below then sees an echo
+            if target != cell or value is not event["value"]:
+                self.grid.set_cell_value(target[1], target[0], value)
+            self._check(target, value)
+        self._say_edited(f"{cell[0]} → {cell[1]} = {value!r}" + (" and back" if len(edited) == 2 else ""))
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         files = change["new"]
@@ -248,6 +254,9 @@ class LatencyMatrixEditor(widgets.VBox):
         self.grid.data = self._grid_frame(frame)
         self._recheck()
 
+    def _remember(self, frame: pd.DataFrame) -> None:
+        self._cells = {(str(s), str(d)): v for (s, d), v in frame.stack().items()}
+
     def _grid_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         out = frame.astype(object)
         out.index, out.columns = pd.Index(frame.index, name=CORNER), list(frame.columns)
@@ -265,6 +274,7 @@ class LatencyMatrixEditor(widgets.VBox):
 
     def _recheck(self) -> None:
         typed = self._typed()
+        self._remember(typed)
         self._problems = matrix_edit.problems(typed)
         numbers = [matrix_edit.cell_value(v) for (s, d), v in typed.stack().items()
                    if s != d and (s, d) not in self._problems]
@@ -292,6 +302,10 @@ class LatencyMatrixEditor(widgets.VBox):
         self._text = text
         self.message.value = f'<span style="color:{_COLOURS[kind]}">{html.escape(text)}</span>'
         log.debug("%s", text)
+
+
+def _same(held: object, value: object) -> bool:
+    return type(held) is type(value) and held == value  # 1 == 1.0 == True, but "1" was typed as text
 
 
 def _width(px: int | str) -> widgets.Layout:

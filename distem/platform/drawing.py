@@ -7,6 +7,7 @@ Layouts are seeded: the same graph is drawn the same way every time.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Mapping
 
 import networkx as nx
@@ -42,6 +43,13 @@ def displayable() -> None:
         select_figure_formats(shell, {"png"})
 
 
+def png(figure: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes, drawn at its own size (no cropping: what the test compares is what is shown)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
 def _figure(title: str, size: tuple[float, float] = (7.5, 5.5)) -> tuple[Figure, object]:
     displayable()
     fig = Figure(figsize=size, layout="constrained")
@@ -52,7 +60,9 @@ def _figure(title: str, size: tuple[float, float] = (7.5, 5.5)) -> tuple[Figure,
 
 
 def _layout(graph: nx.Graph) -> dict[str, tuple[float, float]]:
-    return nx.spring_layout(graph, seed=7) if len(graph) > 1 else {n: (0.0, 0.0) for n in graph}
+    if len(graph) < 2:
+        return {n: (0.0, 0.0) for n in graph}
+    return nx.spring_layout(graph, seed=7, k=2 / len(graph) ** 0.5)  # twice networkx's spacing: boxes, not dots
 
 
 def _cores(n: int) -> str:
@@ -92,27 +102,29 @@ def draw_physical(topology: nx.Graph, title: str = "physical topology") -> Figur
     return fig
 
 
-def draw_virtual(demands: Iterable[Demand], title: str = "virtual topology") -> Figure:
-    """Vnodes (cores, output rate) around one switch per vnetwork, as Distem's ``vnodes_to_dot`` draws them."""
-    demands = list(demands)
+def draw_virtual(demands: Iterable[Demand], limits: Mapping[tuple[str, str], str] | None = None,
+                 title: str = "virtual topology") -> Figure:
+    """Vnodes (cores, output rate) around one switch per vnetwork, as Distem's ``vnodes_to_dot`` draws them;
+    ``limits``: the text written on each (vnode, vnetwork) link, its interface's limits."""
+    demands, limits = list(demands), limits or {}
     switches = switch_names(n for d in demands for n in d.vnetworks)
     graph = nx.Graph()
     for vnetwork, switch in switches.items():
-        graph.add_node(switch, label=f"{switch}\n{vnetwork}" if switch != vnetwork else switch)
+        graph.add_node(switch, label=vnetwork)
     for d in demands:
-        out = f"\n{format_rate(d.bandwidth)}" if d.bandwidth else ""
+        out = f"\n{format_rate(d.bandwidth)} out" if d.bandwidth else ""
         graph.add_node(d.name, label=f"{d.name}\n{_cores(d.cores)}{out}")
-        for vnetwork, rate in d.outputs:
-            graph.add_edge(d.name, switches[vnetwork], rate=rate)
+        for vnetwork, _ in d.outputs:
+            graph.add_edge(d.name, switches[vnetwork], limits=limits.get((d.name, vnetwork), ""))
     fig, ax = _figure(title)
     pos = _layout(graph)
     named = len(demands) <= _LABELS_UP_TO
     nx.draw_networkx_edges(graph, pos, ax=ax, edge_color="#888888")
-    nx.draw_networkx_nodes(graph, pos, nodelist=list(switches.values()), node_size=300, node_color=_SWITCH, ax=ax)
     labels = dict(graph.nodes(data="label"))
-    nx.draw_networkx_labels(graph, pos, labels={s: labels[s] for s in switches.values()}, font_size=7, ax=ax,
-                            verticalalignment="bottom")
+    _boxes(ax, graph, pos, {s: labels[s] for s in switches.values()}, _SWITCH)  # the label is the hub
     if named:
+        nx.draw_networkx_edge_labels(graph, pos, edge_labels={(u, v): t for u, v, t in graph.edges(data="limits") if t},
+                                     font_size=6, ax=ax, bbox={"alpha": 0.8, "color": "white"})
         _boxes(ax, graph, pos, {d.name: labels[d.name] for d in demands}, _VNODE)
     else:
         nx.draw_networkx_nodes(graph, pos, nodelist=[d.name for d in demands], node_size=30, node_color=_VNODE, ax=ax)

@@ -14,7 +14,7 @@ there; the pnodes an earlier ``place()`` chose are chosen again.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +22,11 @@ import networkx as nx
 
 from ..errors import AlreadyExistsError, ValidationError
 from ..model import PlatformModel
-from ..model.entities import VNetwork
+from ..model.descriptions import VNodeRequest
+from ..model.entities import VNetwork, VNode
 from ..model.placement import (DEFAULT_LINK_BPS, Demand, bind_topology, demand_of_request, demand_of_vnode,
                                place_descriptions, request_for_placement, star_topology, vnodes_dot)
+from .frames import describe_limits
 from .placement_view import PlacementView
 from .pool import PnodePool
 from .topology_files import Source, load_physical_topo, write_text
@@ -40,6 +42,18 @@ Descriptions = Mapping[str, dict[str, Any]]
 
 def _demands(descriptions: Descriptions, vnetworks: Mapping[str, VNetwork] | None = None) -> list[Demand]:
     return [demand_of_request(request_for_placement(name, desc), vnetworks) for name, desc in descriptions.items()]
+
+
+def _link_limits(vnodes: Iterable[VNode | VNodeRequest]) -> dict[tuple[str, str], str]:
+    """The text on each (vnode, vnetwork) link of the virtual topology: its interface's limits."""
+    out = {}
+    for vnode in vnodes:
+        for iface in vnode.ifaces:
+            words = [f"{way} {text}" for way, text in (("out", describe_limits(iface.output)),
+                                                        ("in", describe_limits(iface.input))) if text]
+            if words and iface.vnetwork:
+                out[vnode.name, iface.vnetwork] = "\n".join(words)
+    return out
 
 
 def _drawing() -> ModuleType:
@@ -78,8 +92,9 @@ def plot_physical_topology(topology: Source) -> Figure:
 
 
 def plot_virtual_topology(descriptions: Descriptions) -> Figure:
-    """The described vnodes drawn around one switch per vnetwork, with their cores and output rates."""
-    return _drawing().draw_virtual(_demands(descriptions))
+    """The described vnodes drawn around one switch per vnetwork, with their cores, output rates and link limits."""
+    requests = [request_for_placement(name, desc) for name, desc in descriptions.items()]
+    return _drawing().draw_virtual(_demands(descriptions), _link_limits(requests))
 
 
 # -- on a platform -----------------------------------------------------------------------
@@ -185,8 +200,10 @@ class Placement:
         return _drawing().draw_physical(self.physical_topology)
 
     def plot_virtual_topology(self) -> Figure:
-        """The vnodes (created and described) around one switch per vnetwork, with cores and output rates."""
-        return _drawing().draw_virtual(self._all_demands())
+        """The vnodes (created and described) around one switch per vnetwork, with cores, output rates and each
+        link's limits."""
+        described = [request_for_placement(n, d) for n, d in self.vnodes.described().items()]
+        return _drawing().draw_virtual(self._all_demands(), _link_limits([*self.model.vnodes.values(), *described]))
 
     def plot_mapping(self) -> Figure:
         """The last ``place()``'s mapping drawn on the physical topology."""
