@@ -13,7 +13,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "DistemError",
@@ -37,6 +38,16 @@ class ValidationError(DistemError, ValueError):
     def __init__(self, field: str, value: object, allowed: str) -> None:
         self.field, self.value, self.allowed = field, value, allowed
         super().__init__(f"{field}: {value!r} is not valid; {allowed}")
+
+
+def check_keys(field: str, given: Iterable[object], allowed: Iterable[str], what: str = "key") -> None:
+    """Raise ValidationError naming the first unknown key, the closest allowed one, and all allowed ones."""
+    allowed = list(allowed)
+    unknown = sorted((str(k) for k in given if k not in allowed))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], allowed, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValidationError(field, unknown[0], f"unknown {what}; {hint}allowed: {', '.join(allowed)}")
 
 
 class AlreadyExistsError(ValidationError):

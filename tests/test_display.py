@@ -28,3 +28,27 @@ def test_the_latency_heatmaps_display_once(tmp_path):
     NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
     assert len(images) == 1, cell.outputs  # pyplot's figure was shown twice: as the value, and by the backend
+
+
+def test_progress_bars_leave_a_line_and_no_widget(tmp_path):
+    """While it runs a bar is a widget; when done it is replaced by one line of text, so that a saved
+    notebook holds no widget (reopened, each showed "Error displaying widget: model not found")."""
+    image = tmp_path / "image.tar"
+    image.write_bytes(b"fake")
+    cell = new_code_cell("from distem.testing.fake import fake_platform\n"
+                         "p = fake_platform(['a'], progress=True)\np.vnetwork('vnet', '10.144.0.0/24')\n"
+                         f"for i in range(3):\n    p.vnode(f'n{{i}}').image({str(image)!r}).iface('if0', 'vnet')\n"
+                         "p.deploy();")
+    notebook = new_notebook(cells=[cell])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    kinds = [kind for o in cell.outputs for kind in o.get("data", {})]
+    assert "application/vnd.jupyter.widget-view+json" not in kinds, cell.outputs
+    lines = [o["data"]["text/plain"] for o in cell.outputs if "text/plain" in o.get("data", {})]
+    assert any(line.startswith("Creating vnodes: ") and " ops in " in line for line in lines), cell.outputs
+
+
+def test_the_virtual_topology_writes_each_links_limits():
+    from distem.platform.placement import plot_virtual_topology
+
+    texts = [t.get_text() for t in plot_virtual_topology(VNODES).axes[0].texts]
+    assert "out 10mbit" in texts and "n" in texts and "a\n1 core\n10 Mbit/s out" in texts  # link, hub, vnode

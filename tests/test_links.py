@@ -76,6 +76,8 @@ def test_unrelated_limits_survive_a_change(pair):
     ({"loss": {"percent": 120}}, "between 0 and 100"),
     ({"latency": {"jitter": "5ms"}}, "jitter needs a delay"),
     ({"speed": "fast"}, "unknown property"),
+    ({"bandwith": "10mbps"}, "unknown property; did you mean 'bandwidth'"),
+    ({"latency": {"dealy": "5ms"}}, "unknown key; did you mean 'delay'"),
 ])
 def test_bad_limits_raise_before_anything_changes(pair, limits, words):
     before = pnode_snapshot(pair.sessions["local"].pnode.state_dir)

@@ -3,8 +3,11 @@ across pnodes, a lost pnode. No root, no kernel: milliseconds."""
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
 
+import pandas as pd
 import pytest
 
 from distem.errors import AgentError, ValidationError
@@ -182,3 +185,39 @@ def test_each_event_goes_to_its_vnodes_pnode_and_a_failure_is_that_events_alone(
     assert p.model.status["y"] == "DOWN"
     loads = [kw for op, kw in p.sessions["b"].calls if op == "timeline_load"]
     assert [entry["at"] for entry in loads[0]["entries"]] == [0.1, 0.15]
+
+
+def test_a_failed_deploy_keeps_its_descriptions_and_describing_again_replaces_them(two):
+    """Re-running the describing cell after a failure (or twice) replaces the interfaces; it used to add a
+    second if0 and fail with "interface names must be unique in a vnode"."""
+    p, image = two
+    p.vnetwork("tiny", "10.145.0.0/30")  # one address for vnodes
+    for name in ("y1", "y2"):
+        p.vnode(name).image(image).iface("if0", "tiny")
+    with pytest.raises(ValidationError) as err:
+        p.deploy()
+    assert "stay pending" in " ".join(err.value.__notes__)
+    for name in ("y1", "y2"):  # the same cell, corrected
+        p.vnode(name).image(image).iface("if0", "vnet")
+    assert p.deploy() == ["y1", "y2"]
+    assert p.vifaces["vnetwork"].to_dict() == {("y1", "if0"): "vnet", ("y2", "if0"): "vnet"}
+
+
+def test_the_vnodes_view_fits_a_notebook(two):
+    """Columns empty in every row are not shown (and named), long text is shortened, not wrapped; the data
+    stay whole."""
+    from distem.platform.frames import VNODE_COLUMNS
+
+    p, image = two
+    long_name = image.replace("image.tar", "busybox-" + "f" * 32 + ".tar.gz")
+    shutil.copy(image, long_name)
+    describe(p, long_name, [("x", "a")])
+    p.deploy()
+    frame = p.vnodes
+    assert list(frame.columns) == VNODE_COLUMNS and frame.loc["x", "image"] == os.path.basename(long_name)
+    table, note = frame._repr_html_().rsplit("<p>", 1)
+    assert "not shown: gateway, cores, memory_limit, io_limit" in note  # all False or empty
+    assert "memory_\u200blimit" not in table and "cpu_\u200bratio" in table  # headers wrap at underscores
+    assert "f" * 32 not in table and "busybox-fff" in table and "white-space: nowrap" in table
+    assert "io_\u200bread_\u200bmib" in table  # 0.0 is a reading, not nothing
+    assert type(frame[["host"]]) is pd.DataFrame  # what is computed from it is a plain frame

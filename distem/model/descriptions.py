@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv4Network
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import ValidationError, check_keys
 from .entities import FilesystemMode, NetworkType, SSHKey, VFilesystem
 from .links import LinkLimits, parse_limits
 from .resources import CpuSpec, VIo, VMem, parse_cpu_spec, parse_vio, parse_vmem
@@ -62,9 +62,7 @@ def _mapping(field: str, value: object) -> Mapping[str, Any]:
 
 
 def _known_keys(field: str, value: Mapping[str, Any], allowed: set[str]) -> None:
-    unknown = sorted(set(value) - allowed)
-    if unknown:
-        raise ValidationError(field, unknown[0], f"unknown key; allowed keys are {', '.join(sorted(allowed))}")
+    check_keys(field, value, sorted(allowed))
 
 
 def _bool(field: str, value: object) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import ValidationError, check_keys
 from .units import MAX_DELAY_US, format_duration, format_rate, parse_duration, parse_percent, parse_rate
 
 _PERCENT_KEYS = {"loss": "loss_ppm", "corruption": "corrupt_ppm", "duplication": "duplicate_ppm",
@@ -58,9 +58,7 @@ class LinkLimits:
 def _inner(field: str, value: object, key: str) -> object:
     """``{'rate': x}`` or a bare ``x``."""
     if isinstance(value, Mapping):
-        unknown = set(value) - {key}
-        if unknown:
-            raise ValidationError(field, sorted(unknown)[0], f"unknown key; expected {{'{key}': ...}}")
+        check_keys(field, value, [key])
         if key not in value:
             raise ValidationError(field, dict(value), f"expected {{'{key}': ...}}")
         return value[key]
@@ -77,9 +75,7 @@ def parse_limits(field: str, desc: object, base: LinkLimits | None = None) -> Li
         return base
     if not isinstance(desc, Mapping):
         raise ValidationError(field, desc, "expected a dict such as {'bandwidth': {'rate': '100mbps'}}")
-    unknown = sorted(set(desc) - set(PROPERTIES))
-    if unknown:
-        raise ValidationError(field, unknown[0], f"unknown property; allowed: {', '.join(PROPERTIES)}")
+    check_keys(field, desc, PROPERTIES, "property")
     changes: dict[str, Any] = {}
     if "bandwidth" in desc:
         rate = _inner(f"{field}.bandwidth", desc["bandwidth"], "rate")
@@ -87,9 +83,7 @@ def parse_limits(field: str, desc: object, base: LinkLimits | None = None) -> Li
     if "latency" in desc:
         latency = desc["latency"]
         if isinstance(latency, Mapping):
-            unknown = sorted(set(latency) - {"delay", "jitter"})
-            if unknown:
-                raise ValidationError(f"{field}.latency", unknown[0], "unknown key; expected 'delay' and 'jitter'")
+            check_keys(f"{field}.latency", latency, ["delay", "jitter"])
             changes["delay_us"] = parse_duration(latency.get("delay", 0), f"{field}.latency.delay")
             changes["jitter_us"] = parse_duration(latency.get("jitter", 0), f"{field}.latency.jitter")
         else:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import ValidationError
+from ..errors import ValidationError, check_keys
 from .units import parse_size
 
 CFS_PERIOD_US = 100_000
@@ -96,9 +96,7 @@ def parse_cpu_spec(field: str, desc: object) -> CpuSpec | None:
         return None
     if not isinstance(desc, Mapping):
         raise ValidationError(field, desc, "expected {'corenb': N, 'val': V, 'unit': 'ratio' | 'mhz'}")
-    unknown = sorted(set(desc) - {"corenb", "val", "unit", "exclusive"})
-    if unknown:
-        raise ValidationError(field, unknown[0], "unknown key; allowed: corenb, val, unit, exclusive")
+    check_keys(field, desc, ["corenb", "val", "unit", "exclusive"])
     return cpu_spec(field, desc.get("val", 1), desc.get("unit", "ratio"), desc.get("corenb", 1),
                     desc.get("exclusive", False))
 
@@ -200,9 +198,7 @@ def parse_vmem(field: str, desc: object, cgroups: Mapping[str, int] | None = Non
         raise ValidationError(field, desc, "expected {'hierarchy': 'v1'|'v2', 'mem'|'hard_limit': MB, "
                               "'soft_limit': MB, 'swap': MB}")
     allowed = {"hierarchy"} | {k for keys in _MEM_KEYS.values() for k in keys}
-    unknown = sorted(set(desc) - allowed)
-    if unknown:
-        raise ValidationError(field, unknown[0], f"unknown key; allowed: {', '.join(sorted(allowed))}")
+    check_keys(field, desc, sorted(allowed))
     asked = desc.get("hierarchy", f"v{base.hierarchy}" if base else None)
     hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "memory", None)  # the pnode's: in on()
     values = {"hard": base.hard, "soft": base.soft, "swap": base.swap} if base else {}
@@ -274,9 +270,7 @@ def parse_vio(field: str, desc: object, cgroups: Mapping[str, int] | None = None
     if not isinstance(desc, Mapping):
         raise ValidationError(field, desc, "expected {'hierarchy': 'v1'|'v2', 'limits': [{'device': '/dev/...', "
                               "'read_limit': B/s, 'write_limit': B/s}]}")
-    unknown = sorted(set(desc) - {"hierarchy", "limits"})
-    if unknown:
-        raise ValidationError(field, unknown[0], "unknown key; allowed: hierarchy, limits")
+    check_keys(field, desc, ["hierarchy", "limits"])
     asked = desc.get("hierarchy", f"v{base.hierarchy}" if base else None)
     hierarchy = resolve_hierarchy(f"{field}.hierarchy", asked, "io", None)  # the pnode's: in on()
     entries = desc.get("limits", [])
@@ -287,9 +281,7 @@ def parse_vio(field: str, desc: object, cgroups: Mapping[str, int] | None = None
         where = f"{field}.limits[{i}]"
         if not isinstance(entry, Mapping):
             raise ValidationError(where, entry, "expected {'device': '/dev/...', 'read_limit': B/s, ...}")
-        unknown = sorted(set(entry) - {"device", *_IO_KEYS})
-        if unknown:
-            raise ValidationError(where, unknown[0], f"unknown key; allowed: device, {', '.join(_IO_KEYS)}")
+        check_keys(where, entry, ["device", *_IO_KEYS])
         device = entry.get("device")
         if not isinstance(device, str) or not device.startswith("/dev/"):
             raise ValidationError(f"{where}.device", device, "expected a block device path such as '/dev/sda'")

@@ -50,12 +50,15 @@ class VNodeHandle:
               macaddress: str | None = None, default: bool = False, output: dict[str, Any] | None = None,
               input: dict[str, Any] | None = None) -> VNodeHandle:
         """An interface on ``vnetwork``; ``output``/``input``: limits in Distem's shape, e.g.
-        ``output={"bandwidth": "100mbps", "latency": "20ms"}``."""
+        ``output={"bandwidth": "100mbps", "latency": "20ms"}``. Describing an interface again (a cell
+        run twice, a retry after a failed deploy) replaces it."""
         desc = {"name": name, "vnetwork": vnetwork, "address": address, "default": default,
                 **({"macaddress": macaddress} if macaddress else {}),
                 **({"output": output} if output else {}), **({"input": input} if input else {})}
-        parse_iface(f"{self.name}.vifaces[{len(self._desc['vifaces'])}]", desc)
-        self._describing("iface")["vifaces"].append(desc)
+        ifaces = self._describing("iface")["vifaces"]
+        index = next((i for i, d in enumerate(ifaces) if d["name"] == name), len(ifaces))
+        parse_iface(f"{self.name}.vifaces[{index}]", desc)
+        ifaces[index:index + 1] = [desc]
         return self
 
     def cpu(self, cores: int = 1, ratio: float = 1.0, *, exclusive: bool = False) -> VNodeHandle:
@@ -82,7 +85,8 @@ class VNodeHandle:
 
     def disk(self, device: str, *, read: int | str | None = None, write: int | str | None = None,
              read_iops: int | None = None, write_iops: int | None = None) -> VNodeHandle:
-        """Throttle IO to a whole disk of the pnode (bytes/s, or "10MB"); the device appears in the vnode."""
+        """Throttle IO to a whole disk of the pnode (bytes/s, or "10MB"); the device appears in the vnode.
+        Describing a device again replaces its limits."""
         limit = {"device": device, **{k: v for k, v in (("read_limit", read), ("write_limit", write),
                                                          ("read_iops", read_iops), ("write_iops", write_iops))
                                        if v is not None}}
@@ -90,7 +94,8 @@ class VNodeHandle:
             self.platform.vfilesystem_update(self.name, {"disk_throttling": {"limits": [limit]}})
             return self
         vfs = self._desc.setdefault("vfilesystem", {})
-        vio = {"limits": [*vfs.get("disk_throttling", {}).get("limits", []), limit]}
+        others = [old for old in vfs.get("disk_throttling", {}).get("limits", []) if old["device"] != device]
+        vio = {"limits": [*others, limit]}
         parse_vio(f"{self.name}.vfilesystem.disk_throttling", vio)
         vfs["disk_throttling"] = vio
         return self

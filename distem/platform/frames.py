@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..model import PlatformModel
@@ -36,6 +37,45 @@ VNETWORK_COLUMNS = ["cidr", "type", "root_interface", "bridge", "mtu", "vnodes",
 VROUTE_COLUMNS = ["gateway", "via", "auto", "vnodes", "installed"]
 PNODE_COLUMNS = ["spec", "address", "hostname", "state", "kernel", "cores", "memory_gib", "lxc", "cgroup_v1",
                  "cgroup_v2", "btrfs", "capabilities", "vnodes"]
+
+
+class Table(pd.DataFrame):
+    """A DataFrame whose notebook view fits the page: columns empty (or False) in every row are hidden and
+    named under the table, long text is shortened in the middle and never wrapped, headers wrap at their
+    underscores. The data are whole; anything computed from it is a plain DataFrame."""
+
+    WIDEST = 24  # characters of a cell shown
+
+    @property
+    def _constructor(self) -> type[pd.DataFrame]:
+        return pd.DataFrame
+
+    def _repr_html_(self) -> str | None:
+        shown = pd.DataFrame(self)
+        empty = [c for c in shown.columns if len(shown) and shown[c].map(_blank).all()]
+        shown = shown.drop(columns=empty).map(lambda v: _shortened(v, self.WIDEST))
+        note = f"<p><small>empty in every row, not shown: {', '.join(empty)}</small></p>" if empty else ""
+        try:
+            styled = (shown.style.format(lambda v: f"{v:g}" if isinstance(v, float) else v, escape="html")
+                      .format_index(lambda name: str(name).replace("_", "_\u200b"), axis=1, escape="html")
+                      .format_index(escape="html", axis=0)
+                      .set_table_styles([{"selector": "th", "props": "white-space: normal; max-width: 6em"},
+                                         {"selector": "td", "props": "white-space: nowrap"}]))
+            return styled.to_html() + note
+        except ImportError:  # the Styler needs jinja2
+            return (shown._repr_html_() or "") + note
+
+
+def _blank(value: object) -> bool:
+    """Nothing to say: an empty text, None, False (not 0: a usage of 0 is a reading)."""
+    return value is None or value == "" or (isinstance(value, bool | np.bool_) and not value)
+
+
+def _shortened(value: object, widest: int) -> object:
+    if isinstance(value, str) and len(value) > widest:
+        half = (widest - 1) // 2
+        return f"{value[:half]}…{value[-half:]}"
+    return value
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], index: str | list[str]) -> pd.DataFrame:
@@ -58,7 +98,7 @@ def vnodes_frame(model: PlatformModel, usage: Mapping[str, Mapping[str, int]] | 
                      "memory_peak_mib": round(used.get("memory_peak_bytes", 0) / 2**20, 1),
                      "io_read_mib": round(used.get("io_read_bytes", 0) / 2**20, 1),
                      "io_write_mib": round(used.get("io_write_bytes", 0) / 2**20, 1)})
-    return _frame(rows, VNODE_COLUMNS, "name")
+    return Table(_frame(rows, VNODE_COLUMNS, "name"))
 
 
 def _mib(n: int | None) -> str:

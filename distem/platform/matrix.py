@@ -145,14 +145,23 @@ class Matrix:
         frame.attrs["pnode_busy"] = busy
         return frame
 
-    def _compared(self, measured: pd.DataFrame, rel: float, slack_ms: float) -> pd.DataFrame:
+    def requested_rtt(self, names: Sequence[str] | None = None) -> pd.DataFrame:
+        """The RTT asked between every pair (ms): the matrix's M[i][j] + M[j][i] plus the delays set on both
+        vnodes' first interfaces (output and input, both ways)."""
         asked = self.frame
-        own = {n: _iface_delays_ms(self.model.vnode(n)) for n in measured.index}
+        names = list(asked.index) if names is None else list(names)
+        own = {n: _iface_delays_ms(self.model.vnode(n)) for n in names}
+        values = [[0.0 if s == d else asked.loc[s, d] + asked.loc[d, s] + own[s][0] + own[d][1] + own[d][0] + own[s][1]
+                   for d in names] for s in names]
+        return pd.DataFrame(values, index=pd.Index(names, name="from"), columns=pd.Index(names, name="to"))
+
+    def _compared(self, measured: pd.DataFrame, rel: float, slack_ms: float) -> pd.DataFrame:
+        requested = self.requested_rtt(list(measured.index))
         rows = []
         for src in measured.index:
             for dst in measured.columns:
                 if src != dst:
-                    want = asked.loc[src, dst] + asked.loc[dst, src] + own[src][0] + own[dst][1] + own[dst][0] + own[src][1]
+                    want = requested.loc[src, dst]
                     got = measured.loc[src, dst]
                     rows.append({"from": src, "to": dst, "requested_rtt_ms": want, "measured_rtt_ms": got,
                                  "error_ms": got - want, "error_pct": 100 * (got - want) / want if want else float("nan"),
@@ -160,13 +169,13 @@ class Matrix:
         return pd.DataFrame(rows).set_index(["from", "to"])
 
     def plot_latencies(self, measured: pd.DataFrame | None = None) -> Figure:
-        """Heatmaps of the requested RTT matrix and, given ``measure_latencies()``'s frame, the measured one."""
+        """Heatmaps of the requested RTT (``requested_rtt``: the matrix and the interfaces' delays) and, given
+        ``measure_latencies()``'s frame, the measured one."""
         from matplotlib.figure import Figure
 
         from .drawing import displayable
 
-        asked = self.frame
-        rtt = asked + asked.T
+        rtt = self.requested_rtt()
         panels = [("requested RTT (ms)", rtt)] + ([("measured RTT (ms)", measured)] if measured is not None else [])
         displayable()  # a Figure without pyplot: shown once, as the cell's value (pyplot's showed it twice)
         fig = Figure(figsize=(5.5 * len(panels), 4.5))

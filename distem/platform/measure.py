@@ -109,7 +109,7 @@ class Measures:
         return str(out)
 
     def measure_throughput(self, source: str, destination: str, seconds: float = 5, reverse: bool = False,
-                           port: int = IPERF_PORT) -> dict[str, Any]:
+                           port: int = IPERF_PORT) -> pd.Series:
         """TCP goodput of data flowing from ``source`` to ``destination`` (``reverse``: the other way), iperf3.
 
         The iperf3 client sends from the sender's namespace; the per-second figures are the
@@ -118,8 +118,8 @@ class Measures:
         ends run in the background and are polled, so the platform stays usable meanwhile.
 
         Returns:
-            ``{'sent_bps', 'received_bps', 'retransmits', 'intervals_bps', 'min_rtt_ms', 'max_rtt_ms',
-            'pnode_busy'}``: received is the goodput, intervals the receiver's rate each second, all
+            A Series named "sender → receiver": ``sent_bps``, ``received_bps``, ``retransmits``,
+            ``intervals_bps``, ``min_rtt_ms``, ``max_rtt_ms``, ``pnode_busy``: received is the goodput, intervals the receiver's rate each second, all
             on one connection, the RTT range the sender's TCP saw, and each pnode's CPU busy
             fraction meanwhile (over 90%: a FidelityWarning too).
         """
@@ -157,8 +157,9 @@ class Measures:
             raise AgentError(at_sender.pnode.name, "iperf3", report["error"], target=sender)
         end, received = report["end"], report["server_output_json"]["intervals"]
         tcp = end["streams"][0]["sender"]
-        return {"sent_bps": end["sum_sent"]["bits_per_second"], "received_bps": end["sum_received"]["bits_per_second"],
-                "retransmits": end["sum_sent"].get("retransmits", 0),
-                "intervals_bps": [i["sum"]["bits_per_second"] for i in received],
-                "min_rtt_ms": tcp.get("min_rtt", 0) / 1000, "max_rtt_ms": tcp.get("max_rtt", 0) / 1000,
-                "pnode_busy": busy}
+        return pd.Series({"sent_bps": end["sum_sent"]["bits_per_second"],
+                          "received_bps": end["sum_received"]["bits_per_second"],
+                          "retransmits": end["sum_sent"].get("retransmits", 0),
+                          "intervals_bps": [i["sum"]["bits_per_second"] for i in received],
+                          "min_rtt_ms": tcp.get("min_rtt", 0) / 1000, "max_rtt_ms": tcp.get("max_rtt", 0) / 1000,
+                          "pnode_busy": busy}, name=f"{sender} → {receiver}", dtype=object)

@@ -203,8 +203,11 @@ class Platform:
         self._vnodes.pending.clear()
         try:
             vnodes = self._vnodes.create(requests)
-        except Exception:
+        except Exception as exc:
             self._vnodes.pending.update(pending)
+            exc.add_note(f"Nothing was created; the {len(pending)} description(s) stay pending: fix them (describing "
+                         "a vnode's image or interface again replaces it) and deploy() again, or "
+                         "p.vnode(name).discard() one.")
             raise
         names = [v.name for v in vnodes]
         if start and names:

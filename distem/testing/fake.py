@@ -70,7 +70,11 @@ class FakeSession:
         handler = getattr(self, f"_{operation}", None)
         if handler is None:
             raise AgentError(self.pnode.name, operation, f"KeyError: unknown operation {operation!r}")
-        return handler(**kwargs)
+        result = handler(**kwargs)
+        counted = kwargs.get("ops", kwargs.get("names"))
+        if progress and isinstance(counted, list):  # the real agent reports as it goes; the fake, once done
+            progress(len(counted), len(counted))
+        return result
 
     def close(self, clean: bool = True) -> dict[str, Any]:
         self.timeline.stop()
