@@ -86,17 +86,33 @@ class Events:
 
     # -- adding (Distem's calls) -------------------------------------------------------------------
     def event_trace_add(self, resource: Mapping[str, Any], event_type: str, trace: Any) -> None:
-        """Distem's: ``trace`` is ``{seconds: value}`` from the manager's start."""
+        """Distem's: ``trace`` is ``{seconds: value}`` from the manager's start.
+
+        Example::
+
+            p.event_trace_add({"type": "viface", "vnodename": "node1", "vifacename": "if0",
+                               "viface_direction": "output"}, "latency", {1: "10ms", 2.5: 40, 4: 10})
+        """
         target = parse_resource(resource, event_type)
         self.planned += [Event(at, target, event_type, value, "trace") for at, value in parse_trace(trace)]
 
     def event_trace_string_add(self, resource: Mapping[str, Any], event_type: str, trace: str) -> None:
-        """Distem's: lines ``"<seconds> <value>"``."""
+        """Distem's: lines ``"<seconds> <value>"``.
+
+        Example::
+
+            p.event_trace_string_add({"type": "vcpu", "vnodename": "node1"}, "power", "5 0.5\\n10 1")
+        """
         target = parse_resource(resource, event_type)
         self.planned += [Event(at, target, event_type, value, "trace") for at, value in parse_trace_string(trace)]
 
     def event_trace_file_add(self, resource: Mapping[str, Any], event_type: str, path: str) -> None:
-        """Distem's: a file of ``"<seconds> <value>"`` lines."""
+        """Distem's: a file of ``"<seconds> <value>"`` lines.
+
+        Example::
+
+            p.event_trace_file_add({"type": "vnode", "vnodename": "node1"}, "churn", "churn.trace")
+        """
         try:
             with open(path) as f:
                 text = f.read()
@@ -107,7 +123,14 @@ class Events:
     def event_random_add(self, resource: Mapping[str, Any], event_type: str, generator: Mapping[str, Any],
                          first_value: Any = None, *, seed: int | None = None, until: float | None = None) -> int:
         """Distem's, with a ``seed`` (default: one drawn now, and shown in ``p.events``) and an end:
-        the source runs ``until`` s (default: the manager's ``duration``, else 600 s). Its seed."""
+        the source runs ``until`` s (default: the manager's ``duration``, else 600 s). Its seed.
+
+        Example::
+
+            p.event_random_add({"type": "viface", "vnodename": "node1", "vifacename": "if0"}, "bandwidth",
+                               {"date": {"distribution": "exponential", "rate": 0.2},
+                                "value": {"distribution": "uniform", "min": 10, "max": 100}}, seed=7)
+        """
         target = parse_resource(resource, event_type)
         if seed is None:
             seed = secrets.randbits(32)
@@ -123,6 +146,11 @@ class Events:
 
         Raises:
             ValidationError: a bad event (named), before anything runs or changes.
+
+        Example::
+
+            p.event_trace_add({"type": "vnode", "vnodename": "node1"}, "churn", {10: "down", 20: "up"})
+            p.event_manager_start()
         """
         self.sync()
         if self.run is not None and not self.run.finished:
@@ -155,7 +183,12 @@ class Events:
 
     def event_manager_stop(self) -> None:
         """Stop every pnode's timeline (nothing fires afterwards) and clear the schedule; the model
-        then holds what was applied, and ``p.events`` the run's record."""
+        then holds what was applied, and ``p.events`` the run's record.
+
+        Example::
+
+            p.event_manager_stop()
+        """
         self.stop()
         self.planned, self.sources = [], []
 

@@ -410,7 +410,13 @@ class Monitor:
     def pnodes_launch_probes(self, desc: Mapping[str, Mapping[str, Any]], ref_time: float | None = None) -> None:
         """Distem's: ``{'ProbeBW': {'name', 'frequency' (Hz), 'interface'}, 'ProbeLoadAvg': {'name',
         'frequency'}}`` on every pnode; ``ref_time``: the clock the samples' times are on (default:
-        this machine's ``time.time()``)."""
+        this machine's ``time.time()``).
+
+        Example::
+
+            p.pnodes_launch_probes({"ProbeLoadAvg": {"name": "load", "frequency": 1}})
+            p.pnodes_get_probes_data()   # {pnode: {"load": [[t, [1m, 5m, 15m]], ...]}}
+        """
         probes = _check_probes(desc)
         self.pnodes_delete_probes()
         shift = 0.0 if ref_time is None else float(ref_time) - time.time()
@@ -422,7 +428,12 @@ class Monitor:
 
     def pnodes_get_probes_data(self) -> dict[str, dict[str, list[list[Any]]]]:
         """Distem's: ``{pnode: {probe name: [[time, value], ...]}}``; ProbeBW's value is
-        ``[rx bytes/s, tx bytes/s]``, ProbeLoadAvg's ``[1, 5, 15 min]``."""
+        ``[rx bytes/s, tx bytes/s]``, ProbeLoadAvg's ``[1, 5, 15 min]``.
+
+        Example::
+
+            p.pnodes_get_probes_data()["local"]["load"][-1]
+        """
         out: dict[str, dict[str, list[list[Any]]]] = {p: {} for p in self.pool.sessions}
         for name, probe in self.probes.items():
             frame = self.frame(name=name)
@@ -436,10 +447,22 @@ class Monitor:
         return out
 
     def pnodes_stop_probes(self) -> None:
+        """Distem's: stop sampling; what was sampled stays.
+
+        Example::
+
+            p.pnodes_stop_probes()
+        """
         for name in self.probes:
             self._end(name)
 
     def pnodes_restart_probes(self) -> None:
+        """Distem's: sample again, on the same clock, after a stop.
+
+        Example::
+
+            p.pnodes_restart_probes()
+        """
         for name in self.probes:
             series = self.series[name]
             if series.stopped is not None:
@@ -447,6 +470,12 @@ class Monitor:
                 series.stopped = None
 
     def pnodes_delete_probes(self) -> None:
+        """Distem's: stop, and forget the probes and their samples on every pnode.
+
+        Example::
+
+            p.pnodes_delete_probes()
+        """
         self.pnodes_stop_probes()
         for name in list(self.probes):
             self.pool.on_all({p: ("monitor_stop", {"name": name, "forget": True}) for p in self.series[name].rows})

@@ -128,6 +128,10 @@ class Placement:
 
         Raises:
             ValidationError: unreadable, bad attributes, or a topology pnode that is not a platform pnode.
+
+        Example::
+
+            p.load_physical_topo("grid5000.dot")
         """
         self.topology = bind_topology(load_physical_topo(source), self._pnode_addresses())
         return self.topology
@@ -191,7 +195,12 @@ class Placement:
 
     def vnodes_to_dot(self, path: str | os.PathLike[str]) -> None:
         """Distem's ``vnodes_to_dot``: the vnodes (created and described) as a DOT file: ``cpu`` their vcpu
-        cores (0 without), one switch per vnetwork, links with their output rate in bit/s."""
+        cores (0 without), one switch per vnetwork, links with their output rate in bit/s.
+
+        Example::
+
+            p.vnodes_to_dot("vnodes.dot")
+        """
         vcpus = {n: v.vcpu.cores for n, v in self.model.vnodes.items() if v.vcpu} | _vcpus(self.vnodes.described())
         write_text(path, vnodes_dot(self._all_demands(), vcpus))
 

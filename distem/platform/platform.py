@@ -28,6 +28,7 @@ import os
 import secrets
 import shlex
 import time
+import typing
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -72,8 +73,8 @@ class _By:
         self.name = self.name or name
 
     def __get__(self, platform: Platform | None, owner: type | None = None) -> Any:
-        if platform is None:
-            return self
+        if platform is None:  # on the class (help(), documentation): the part's own function
+            return getattr(typing.get_type_hints(owner)[self.part], self.name)
         return getattr(getattr(platform, self.part), self.name)
 
 
@@ -87,6 +88,20 @@ def _names(names: str | Sequence[str] | None, default: list[str]) -> list[str]:
 
 class Platform:
     """An emulated platform: vnodes (LXC containers) on vnetworks, spread over pnodes.
+
+    Example::
+
+        with distem.Platform() as p:                    # this machine is the pnode
+            p.vnetwork("vnet", "10.144.0.0/24")
+            for i in range(3):
+                p.vnode(f"n{i}").image(distem.images.busybox()).iface(
+                    "if0", "vnet", output={"bandwidth": "100mbps", "latency": "10ms"})
+            p.deploy()                                  # create and start, one batch per pnode
+            p.measure_latencies()                       # a DataFrame of RTTs, measured with fping
+        # leaving the block removes everything the platform created
+
+    Distem's calls work too, with its names and dicts (``vnode_create``, ``viface_update``,
+    ``set_peers_latencies``, ...): each one's help has an example.
 
     Args:
         pnodes: the physical machines; default: this machine alone. Each is a
@@ -110,6 +125,13 @@ class Platform:
     """
 
     session_class = PnodeSession  # how a pnode is reached (distem.testing.fake swaps in one without a pnode)
+    # the parts (see the module's docstring); _By finds a call's part here
+    _images: ImageCache
+    _measures: Measures
+    _matrix: Matrix
+    _placement: Placement
+    _events: Events
+    _monitor: Monitor
 
     def __init__(
         self,
@@ -241,36 +263,79 @@ class Platform:
 
     # -- vnetworks (Distem) ------------------------------------------------------------
     def vnetwork_create(self, name: str, cidr: str | None = "", opts: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Create a vnetwork; an empty ``cidr`` picks a free /24 in 10.144.0.0/16."""
+        """Create a vnetwork; an empty ``cidr`` picks a free /24 in 10.144.0.0/16.
+
+        Example::
+
+            p.vnetwork_create("vnet", "10.144.0.0/22")
+            p.vnetwork_create("wan", "10.145.0.0/24", {"network_type": "vxlan"})
+        """
         self._check_open()
         self._vnetworks.create(name, cidr, opts)
         return self.vnetwork_info(name)
 
     def vnetwork_remove(self, name: str) -> None:
+        """Remove a vnetwork: its bridge or VXLAN on every pnode, and the routes to it.
+
+        Example::
+
+            p.vnetwork_remove("vnet")
+        """
         self._check_open()
         self._vnetworks.remove(name)
 
     def vnetworks_remove(self, names: Sequence[str] | None = None) -> None:
+        """Remove these vnetworks (default: all).
+
+        Example::
+
+            p.vnetworks_remove()
+        """
         for name in _names(names, list(self.model.vnetworks)):
             self.vnetwork_remove(name)
 
     def vnetwork_info(self, name: str) -> dict[str, Any]:
+        """The vnetwork as Distem describes it: name, address, vnodes, routes.
+
+        Example::
+
+            p.vnetwork_info("vnet")["address"]   # '10.144.0.0/22'
+        """
         return info.vnetwork_info(self.model, name)
 
     def vnetworks_info(self) -> list[dict[str, Any]]:
+        """Every vnetwork's ``vnetwork_info``.
+
+        Example::
+
+            [v["name"] for v in p.vnetworks_info()]
+        """
         return [self.vnetwork_info(n) for n in self.model.vnetworks]
 
     # -- vnodes (Distem) ---------------------------------------------------------------
     def vnode_create(self, name: str, desc: dict[str, Any] | None = None,
                      ssh_key: dict[str, str] | None = None) -> dict[str, Any]:
-        """Create a vnode (its filesystem and container; status READY). ``desc`` as in Distem."""
+        """Create a vnode (its filesystem and container; status READY). ``desc`` as in Distem.
+
+        Example::
+
+            p.vnode_create("node1", {"vfilesystem": {"image": "file:///srv/img.tar.gz", "shared": True},
+                                     "vifaces": [{"name": "if0", "vnetwork": "vnet",
+                                                  "output": {"bandwidth": {"rate": "100mbps"}}}]})
+        """
         self._check_open()
         self._vnodes.create([parse_vnode(name, desc or {}, ssh_key)])
         return self.vnode_info(name)
 
     def vnodes_create(self, names: Sequence[str], desc: dict[str, Any] | None = None,
                       ssh_key: dict[str, str] | None = None) -> list[dict[str, Any]]:
-        """Create several vnodes from one description, in one batch per pnode."""
+        """Create several vnodes from one description, in one batch per pnode.
+
+        Example::
+
+            p.vnodes_create([f"node{i}" for i in range(10)],
+                            {"vfilesystem": {"image": img}, "vifaces": [{"name": "if0", "vnetwork": "vnet"}]})
+        """
         self._check_open()
         self._vnodes.create([parse_vnode(n, desc or {}, ssh_key) for n in names])
         return [self.vnode_info(n) for n in names]
@@ -280,48 +345,126 @@ class Platform:
         self._vnodes.lifecycle(action, names)
 
     def vnode_start(self, name: str) -> dict[str, Any]:
+        """Start a created vnode (status RUNNING); its limits, matrix and routes apply.
+
+        Example::
+
+            p.vnode_start("node1")["status"]   # 'RUNNING'
+        """
         self._lifecycle("start", [name])
         return self.vnode_info(name)
 
     def vnodes_start(self, names: Sequence[str] | None = None) -> None:
-        """Start vnodes (default: all that are not running), in parallel over pnodes."""
+        """Start vnodes (default: all that are not running), in parallel over pnodes.
+
+        Example::
+
+            p.vnodes_start()                     # every vnode not running
+            p.vnodes_start(["node1", "node2"])
+        """
         self._lifecycle("start", _names(names, [n for n, s in self.model.status.items() if s != RUNNING]))
 
     def vnode_stop(self, name: str) -> dict[str, Any]:
+        """Stop a running vnode (status DOWN); its filesystem stays.
+
+        Example::
+
+            p.vnode_stop("node1")
+        """
         self._lifecycle("stop", [name])
         return self.vnode_info(name)
 
     def vnodes_stop(self, names: Sequence[str] | None = None) -> None:
+        """Stop vnodes (default: every running one), in parallel over pnodes.
+
+        Example::
+
+            p.vnodes_stop(["node1", "node2"])
+        """
         self._lifecycle("stop", _names(names, self._vnodes.running()))
 
     def vnode_freeze(self, name: str) -> dict[str, Any]:
+        """Freeze a vnode's processes where they are (cgroup freezer; status FROZEN).
+
+        Example::
+
+            p.vnode_freeze("node1")
+        """
         self._lifecycle("freeze", [name])
         return self.vnode_info(name)
 
     def vnodes_freeze(self, names: Sequence[str] | None = None) -> None:
+        """Freeze vnodes (default: every running one).
+
+        Example::
+
+            p.vnodes_freeze(["node1", "node2"])
+        """
         self._lifecycle("freeze", _names(names, self._vnodes.running()))
 
     def vnode_unfreeze(self, name: str) -> dict[str, Any]:
+        """Let a frozen vnode's processes go on (status RUNNING).
+
+        Example::
+
+            p.vnode_unfreeze("node1")
+        """
         self._lifecycle("unfreeze", [name])
         return self.vnode_info(name)
 
     def vnodes_unfreeze(self, names: Sequence[str] | None = None) -> None:
+        """Unfreeze vnodes (default: every frozen one).
+
+        Example::
+
+            p.vnodes_unfreeze()
+        """
         self._lifecycle("unfreeze", _names(names, [n for n, s in self.model.status.items() if s == FROZEN]))
 
     def vnode_remove(self, name: str) -> None:
+        """Stop and remove a vnode: its container, filesystem, interfaces, cgroups.
+
+        Example::
+
+            p.vnode_remove("node1")
+        """
         self.vnodes_remove([name])
 
     def vnodes_remove(self, names: Sequence[str] | None = None) -> None:
+        """Remove vnodes (default: all), in one batch per pnode.
+
+        Example::
+
+            p.vnodes_remove(["node1", "node2"])
+        """
         self._check_open()
         self._vnodes.remove(_names(names, list(self.model.vnodes)))
 
     def vnode_info(self, name: str) -> dict[str, Any]:
+        """The vnode as Distem describes it: name, host, status, vfilesystem, vifaces, vcpu, vmem.
+
+        Example::
+
+            p.vnode_info("node1")["vifaces"][0]["address"]   # '10.144.0.1/22'
+        """
         return info.vnode_info(self.model, name)
 
     def vnodes_info(self) -> list[dict[str, Any]]:
+        """Every vnode's ``vnode_info``.
+
+        Example::
+
+            {v["name"]: v["status"] for v in p.vnodes_info()}
+        """
         return [self.vnode_info(n) for n in self.model.vnodes]
 
     def viface_info(self, vnode: str, iface: str) -> dict[str, Any]:
+        """One interface as Distem describes it: vnetwork, address, macaddress, input, output.
+
+        Example::
+
+            p.viface_info("node1", "if0")["output"]
+        """
         return info.viface_info(self.model, vnode, iface)
 
     def vnode_execute(self, name: str, command: str | Sequence[str], timeout: float | None = None) -> str:
@@ -329,12 +472,22 @@ class Platform:
 
         Raises:
             CommandError: the command exited non-zero (status, stdout and stderr attached).
+
+        Example::
+
+            print(p.vnode_execute("node1", "ip -4 addr show if0"))
+            p.vnode_execute("node1", ["sh", "-c", "sleep 1; hostname"], timeout=5)
         """
         return self.check(name, command, timeout)
 
     def vnodes_execute(self, names: Sequence[str], command: str | Sequence[str],
                        timeout: float | None = None) -> dict[str, str]:
-        """Run ``command`` in every vnode of ``names`` at once; output per vnode (CommandError on the first failure)."""
+        """Run ``command`` in every vnode of ``names`` at once; output per vnode (CommandError on the first failure).
+
+        Example::
+
+            p.vnodes_execute(["node1", "node2"], "uname -n")   # {'node1': 'node1\\n', ...}
+        """
         self._check_open(changes=False)
         results = self._vnodes.execute(list(names), command, timeout)
         for name, (status, out, err) in results.items():
@@ -347,6 +500,10 @@ class Platform:
 
         ``opts`` as in Distem: ``{'vnodes': [...], 'timeout': 600, 'port': 22}``; ``'port': None``
         waits for the vnodes to run only (images without sshd). True when all are ready in time.
+
+        Example::
+
+            p.wait_vnodes({"vnodes": ["node1"], "timeout": 60, "port": 22})
         """
         opts = dict(opts or {})
         unknown = set(opts) - {"vnodes", "timeout", "port"}
@@ -373,15 +530,40 @@ class Platform:
 
     # -- link limits (Links) -----------------------------------------------------------
     def viface_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> dict[str, Any]:
-        """Change an interface's ``input``/``output`` limits live; properties not given are kept."""
+        """Change an interface's limits, live: ``desc`` is ``{'output': {...}, 'input': {...}}`` (what leaves
+        the vnode, what enters it), each with any of ``bandwidth: {'rate': '100mbps'}``, ``latency:
+        {'delay': '10ms', 'jitter': '1ms'}``, ``loss``, ``corruption``, ``duplication``, ``reordering``
+        (``{'percent': 1.5}``). Bare values work too (``'bandwidth': '100mbps'``, ``'latency': '10ms'``).
+        Properties not given are kept; ``None`` (or a 0 delay or percent) removes one. Rates are bits
+        per second ("100mbps" is 100 Mbit/s; "10MB/s" bytes), delays in s/ms/us.
+
+        Example::
+
+            p.viface_update("node1", "if0", {"output": {"bandwidth": {"rate": "20mbps"},
+                                                       "latency": {"delay": "10ms", "jitter": "1ms"}},
+                                            "input": {"loss": {"percent": 1}}})
+            p.viface_update("node1", "if0", {"output": {"bandwidth": None}})   # the rate limit off
+        """
         self._check_open()
         self._links.viface_update(vnode, iface, desc)
         return self.viface_info(vnode, iface)
 
     def vinput_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Change what enters the interface (``viface_update``'s ``input``).
+
+        Example::
+
+            p.vinput_update("node1", "if0", {"bandwidth": {"rate": "5mbps"}})
+        """
         return self.viface_update(vnode, iface, {"input": desc})
 
     def voutput_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> dict[str, Any]:
+        """Change what leaves the interface (``viface_update``'s ``output``).
+
+        Example::
+
+            p.voutput_update("node1", "if0", {"latency": {"delay": "20ms"}})
+        """
         return self.viface_update(vnode, iface, {"output": desc})
 
     def viface_link(self, vnode: str, iface: str, up: bool) -> dict[str, Any]:
@@ -402,9 +584,21 @@ class Platform:
     partition.__doc__ = Links.partition.__doc__
 
     def vinput_info(self, vnode: str, iface: str) -> dict[str, Any]:
+        """The interface's ``input`` limits in Distem's shape.
+
+        Example::
+
+            p.vinput_info("node1", "if0")   # {'bandwidth': {'rate': '5mbit'}}
+        """
         return info.vinput_info(self.model, vnode, iface)
 
     def voutput_info(self, vnode: str, iface: str) -> dict[str, Any]:
+        """The interface's ``output`` limits in Distem's shape.
+
+        Example::
+
+            p.voutput_info("node1", "if0")
+        """
         return info.voutput_info(self.model, vnode, iface)
 
     # -- the latency matrix (Matrix) ---------------------------------------------------
@@ -414,6 +608,12 @@ class Platform:
 
         Raises:
             ValidationError: not N x N, unknown names, a value that is not a number >= 0.
+
+        Example::
+
+            p.set_peers_latencies(["a", "b", "c"], [[0, 10, 20],
+                                                   [10, 0, 5],
+                                                   [20, 5, 0]])   # RTT(a, c) = 40 ms
         """
         self._check_open()
         self._matrix.set_peers_latencies(vnodes, matrix)
@@ -435,7 +635,13 @@ class Platform:
     def vnode_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
         """Distem's vnode_update: change the 'vcpu', 'vmem', 'vfilesystem' (disk_throttling) and
         'vifaces' (input/output limits, by name) of a created vnode, live where it runs.
-        Everything is checked before anything changes."""
+        Everything is checked before anything changes.
+
+        Example::
+
+            p.vnode_update("node1", {"vcpu": {"corenb": 1, "val": 0.5, "unit": "ratio"},
+                                     "vmem": {"mem": 256}})
+        """
         self._check_open()
         self._resources.vnode_update(vnode, desc)
         return self.vnode_info(vnode)
@@ -446,43 +652,84 @@ class Platform:
 
         Raises:
             ValidationError: bad values, MHz without cpufreq on the pnode, not enough free cores.
+
+        Example::
+
+            p.vcpu_create("node1", 0.5, "ratio", corenb=2)   # two cores at half speed
         """
         self._check_open()
         self._resources.vcpu_create(vnode, val, unit, corenb, exclusive)
         return self.vcpu_info(vnode)
 
     def vcpu_update(self, vnode: str, val: float, unit: str = "mhz") -> dict[str, Any]:
-        """Change the speed of ``vnode``'s cores, live; the cores stay the same."""
+        """Change the speed of ``vnode``'s cores, live; the cores stay the same.
+
+        Example::
+
+            p.vcpu_update("node1", 0.25, "ratio")
+        """
         self._check_open()
         self._resources.vcpu_update(vnode, val, unit)
         return self.vcpu_info(vnode)
 
     def vcpu_remove(self, vnode: str) -> None:
-        """Back to every core of the pnode at full speed."""
+        """Back to every core of the pnode at full speed.
+
+        Example::
+
+            p.vcpu_remove("node1")
+        """
         self._check_open()
         self._resources.vcpu_remove(vnode)
 
     def vcpu_info(self, vnode: str) -> dict[str, Any]:
+        """The vnode's vcpu in Distem's shape (cores, speed), or {} without one.
+
+        Example::
+
+            p.vcpu_info("node1")
+        """
         return info.vcpu_info(self.model, vnode)
 
     def vmem_create(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
-        """Limit ``vnode``'s memory: {'hierarchy': 'v1'|'v2', 'mem'|'hard_limit', 'soft_limit', 'swap'} (MB)."""
+        """Limit ``vnode``'s memory: {'hierarchy': 'v1'|'v2', 'mem'|'hard_limit', 'soft_limit', 'swap'} (MB).
+
+        Example::
+
+            p.vmem_create("node1", {"hierarchy": "v1", "mem": 512, "swap": 0})
+        """
         self._check_open()
         self._resources.vmem_create(vnode, desc)
         return self.vmem_info(vnode)
 
     def vmem_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
-        """Change some memory limits, live; keys left out keep their value, 'max' cancels a limit."""
+        """Change some memory limits, live; keys left out keep their value, 'max' cancels a limit.
+
+        Example::
+
+            p.vmem_update("node1", {"soft_limit": 384})
+        """
         self._check_open()
         self._resources.vmem_update(vnode, desc)
         return self.vmem_info(vnode)
 
     def vmem_remove(self, vnode: str) -> None:
-        """No memory limit any more."""
+        """No memory limit any more.
+
+        Example::
+
+            p.vmem_remove("node1")
+        """
         self._check_open()
         self._resources.vmem_remove(vnode)
 
     def vmem_info(self, vnode: str) -> dict[str, Any]:
+        """The vnode's memory limits in Distem's shape, or {} without any.
+
+        Example::
+
+            p.vmem_info("node1")
+        """
         return info.vmem_info(self.model, vnode)
 
     def vfilesystem_update(self, vnode: str, desc: Mapping[str, Any]) -> dict[str, Any]:
@@ -490,12 +737,23 @@ class Platform:
 
         Named devices change (keys left out keep their value, 'max' removes a limit), others stay.
         A device not throttled at the vnode's start becomes visible inside it at its next start.
+
+        Example::
+
+            p.vfilesystem_update("node1", {"disk_throttling": {"limits": [
+                {"device": "/dev/sdb", "read_limit": "50MB", "write_limit": "20MB"}]}})
         """
         self._check_open()
         self._resources.vfilesystem_update(vnode, desc)
         return self.vfilesystem_info(vnode)
 
     def vfilesystem_info(self, vnode: str) -> dict[str, Any]:
+        """The vnode's filesystem in Distem's shape: image, shared, cow, disk_throttling.
+
+        Example::
+
+            p.vfilesystem_info("node1")["shared"]
+        """
         return info.vfilesystem_info(self.model, vnode)
 
     # -- routes between vnetworks (Routes) -----------------------------------------------
@@ -506,6 +764,10 @@ class Platform:
 
         Raises:
             ValidationError: unknown vnode, or ``gateway`` not a bool.
+
+        Example::
+
+            p.vnode_mode("gw", gateway=True)
         """
         self._check_open()
         self._routes.vnode_mode(name, gateway)
@@ -536,7 +798,14 @@ class Platform:
     place.__doc__ = Placement.place.__doc__
 
     def run_alevin(self) -> PlacementView:
-        """Distem's ``run_alevin()``: ``place()`` on the loaded physical topology."""
+        """Distem's ``run_alevin()``: ``place()`` on the loaded physical topology.
+
+        Example::
+
+            p.load_physical_topo("grid5000.dot")
+            p.run_alevin()      # each vnode gets its pnode
+            p.vnodes_start()
+        """
         return self.place()
 
     @property

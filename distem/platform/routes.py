@@ -64,6 +64,10 @@ class Routes:
         Raises:
             ValidationError: unknown vnetwork, a gateway that is unknown, not on ``srcnet`` or not
                 in gateway mode; nothing changes.
+
+        Example::
+
+            p.vroute_create("lan1", "lan2", "gw")   # lan1 reaches lan2 through vnode gw
         """
         routes = dict(self.model.vroutes)
         route = self.model.add_vroute(srcnet, dstnet, gateway)
@@ -76,6 +80,10 @@ class Routes:
         Routes given with ``vroute_create`` stay; those a previous ``vroute_complete`` made are
         computed again. Only vnodes in gateway mode are gateways (Distem would pick any vnode on two
         vnetworks and turn its forwarding on).
+
+        Example::
+
+            p.vroute_complete()
         """
         routes = dict(self.model.vroutes)
         self.model.complete_vroutes()
