@@ -40,6 +40,9 @@ class PlatformModel:
         self.vnetworks: dict[str, VNetwork] = {}
         self.vnodes: dict[str, VNode] = {}
         self.status: dict[str, str] = {}
+        # Created without a 'host' on several pnodes, not yet made on any: placement may still move them
+        # (run_alevin after vnode_create, as Distem's scripts do); they are made where they are at start.
+        self.provisional: set[str] = set()
         self.latencies: dict[tuple[str, str], int] = {}  # the latency matrix's non-zero cells, us (matrix.py)
         self.vroutes: VRoutes = {}  # routes between vnetworks (routes.py)
         self.partition: tuple[tuple[str, ...], ...] = ()  # groups of vnodes that cannot reach each other
@@ -119,6 +122,7 @@ class PlatformModel:
             for vnode in added:
                 self.vnodes.pop(vnode.name)
                 self.status.pop(vnode.name)
+                self.provisional.discard(vnode.name)
             self._next_vnode -= len(added)
             raise
         return added
@@ -140,17 +144,53 @@ class PlatformModel:
                 mac=ireq.mac or mac_address(self.platform_id, req.name, ireq.name),
             ))
         pnode = self.pnodes[host]
+        provisional = req.host is None and len(self.pnodes) > 1
         vcpu = req.vcpu.on(f"{req.name}.vcpu", pnode.max_mhz, host) if req.vcpu else None
         vnode = VNode(name=req.name, index=self._next_vnode, host=host, filesystem=req.filesystem,
                       ifaces=tuple(ifaces), ssh_key=req.ssh_key, gateway=req.gateway, vcpu=vcpu,
-                      cpuset=self.assign_cores(host, vcpu, req.name) if vcpu else (),
+                      cpuset=self.cores_for(host, vcpu, req.name, provisional) if vcpu else (),
                       vmem=req.vmem.on(f"{req.name}.vmem", pnode.cgroups, host) if req.vmem else None,
                       vio=req.vio.on(f"{req.name}.vfilesystem.disk_throttling", pnode.cgroups, host) if req.vio
                       else None)
         self._next_vnode += 1
         self.vnodes[vnode.name] = vnode
         self.status[vnode.name] = INIT
+        if provisional:
+            self.provisional.add(vnode.name)
         return vnode
+
+    def cores_for(self, host: str, vcpu: VCpu, vnode: str, provisional: bool) -> tuple[int, ...]:
+        """The cores ``vnode`` is pinned to on ``host``; none yet for a provisional vnode, whose pnode
+        placement may change: it only needs some pnode with that many cores."""
+        if not provisional:
+            return self.assign_cores(host, vcpu, vnode)
+        most = max(p.cores for p in self.pnodes.values())
+        if vcpu.cores > most:
+            raise ValidationError(f"{vnode}.vcpu.corenb", vcpu.cores, f"no pnode has that many cores (at most {most})")
+        return ()
+
+    def move_vnode(self, name: str, host: str) -> None:
+        """A provisional vnode to another pnode (placement chose it); it is made there at its start."""
+        if name not in self.provisional:
+            raise ValidationError("vnode", name, "it is made on its pnode already; only vnodes created without "
+                                  "a 'host' and not started yet can move")
+        if host not in self.pnodes:
+            raise ValidationError(f"{name}.host", host, f"known pnodes are {', '.join(self.pnodes)}")
+        self.vnodes[name] = replace(self.vnodes[name], host=host)
+
+    def settle(self, name: str) -> VNode:
+        """A provisional vnode stays on its pnode from now on, pinned to cores there; the vnode as settled."""
+        vnode = self.vnodes[name]
+        if name in self.provisional:
+            cpuset = self.assign_cores(vnode.host, vnode.vcpu, name) if vnode.vcpu else ()
+            vnode = self.vnodes[name] = replace(vnode, cpuset=cpuset)
+            self.provisional.discard(name)
+        return vnode
+
+    def unsettle(self, vnode: VNode) -> None:
+        """Undo ``settle`` (the vnode could not be made on its pnode)."""
+        self.vnodes[vnode.name] = vnode
+        self.provisional.add(vnode.name)
 
     def assign_cores(self, host: str, vcpu: VCpu, vnode: str) -> tuple[int, ...]:
         """Pin to the least used cores of ``host`` (lowest index first: deterministic); exclusive
@@ -185,6 +225,7 @@ class PlatformModel:
         vnode = self.vnode(name)
         del self.vnodes[name]
         self.status.pop(name, None)
+        self.provisional.discard(name)
         self.partition = tuple(g for g in (tuple(n for n in group if n != name) for group in self.partition) if g)
         self.unplugged = frozenset(key for key in self.unplugged if key[0] != name)
         self._refresh_vroutes()

@@ -155,6 +155,8 @@ class Events:
         self.sync()
         if self.run is not None and not self.run.finished:
             raise ValidationError("event manager", "running", "a schedule runs already; event_manager_stop() first")
+        if self.model.provisional:  # a timeline acts on vnodes made on their pnodes: they stay where they are
+            self.vnodes.realize(sorted(self.model.provisional))
         try:
             events = self.schedule(duration)
             before = self._state()

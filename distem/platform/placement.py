@@ -147,10 +147,12 @@ class Placement:
 
     def place(self, descriptions: Descriptions | None = None, *, topology: Source | None = None,
               method: str = "auto", time_limit: float = 10.0) -> PlacementView:
-        """Choose a pnode for every vnode described with ``p.vnode(...)`` (and for ``descriptions``, if given),
-        within the cores and memory of the pnodes and the capacity of the links; the vnodes already
-        created stay where they are and count. Each description gains 'host'; ``deploy()`` or
-        ``vnode_create`` then follows it. Nothing is created here.
+        """Choose a pnode for every vnode described with ``p.vnode(...)`` (and for ``descriptions``, if given)
+        and every vnode created without a 'host' and not started yet, within the cores and memory of the
+        pnodes and the capacity of the links; the vnodes started (or created with a 'host') stay where
+        they are and count. Each description gains 'host'; ``deploy()`` or ``vnode_create`` then follows
+        it; a created vnode moves to its pnode (``.moved``) and is made there at its start. Nothing is
+        created here.
 
         Args:
             descriptions: more vnodes, {name: Distem description} (updated in place with 'host').
@@ -172,16 +174,24 @@ class Placement:
         self.placed = {n: h for n, h in self.placed.items() if n in described}
         ours = {n: described[n].pop("host") for n, h in self.placed.items() if described[n].get("host") == h}
         pinned = {n for n, d in described.items() if d.get("host") is not None}
-        created = {n: (demand_of_vnode(v), v.host) for n, v in self.model.vnodes.items()}
+        provisional = self.model.provisional
+        made = {n: (demand_of_vnode(v), v.host) for n, v in self.model.vnodes.items() if n not in provisional}
+        movable = {n: demand_of_vnode(self.model.vnodes[n]) for n in sorted(provisional)}
         try:
-            placement = place_descriptions(described, topo, fixed=created, vnetworks=self.model.vnetworks,
-                                           method=method, time_limit=time_limit)
+            placement = place_descriptions(described, topo, fixed=made, movable=movable,
+                                           vnetworks=self.model.vnetworks, method=method, time_limit=time_limit)
         except Exception:
             for name, host in ours.items():
                 described[name]["host"] = host
             raise
+        moved = {}
+        for name in movable:
+            before, after = self.model.vnodes[name].host, placement.hosts[name]
+            if after != before:
+                self.model.move_vnode(name, after)
+                moved[name] = (before, after)
         self.placed = {n: placement.hosts[n] for n in described if n not in pinned}
-        self.view = PlacementView(placement, self.model.vnodes)
+        self.view = PlacementView(placement, made, moved)
         return self.view
 
     def check_new(self, descriptions: Descriptions) -> None:

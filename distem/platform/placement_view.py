@@ -1,13 +1,14 @@
 """What ``place()`` returns: the mapping, as DataFrames and a picture, before anything is deployed.
 
-    vnodes   index vnode: host, cores, memory_mib, output_mbps (sum of its output rates), pinned
+    vnodes   index vnode: host, cores, memory_mib, output_mbps (sum of its output rates), pinned, created
+             (made on a pnode already), moved_from (the pnode a vnode created earlier was moved from)
     pnodes   index pnode: vnodes, cores, cores_max, memory_mib, memory_max_mib (max: None = not constrained)
     links    index (from, to), one row per direction of each link: load_mbps, capacity_mbps, utilization
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from typing import TYPE_CHECKING
 
@@ -28,9 +29,13 @@ def _mib(n: int | None) -> float | None:
 
 
 class PlacementView:
-    def __init__(self, placement: Placement, already_created: Iterable[str] = ()) -> None:
+    """``moved``: the vnodes created earlier that this placement moved, ``{vnode: (from, to)}``."""
+
+    def __init__(self, placement: Placement, already_created: Iterable[str] = (),
+                 moved: Mapping[str, tuple[str, str]] | None = None) -> None:
         self.placement = placement
         self._created = set(already_created)
+        self.moved = dict(moved or {})
 
     @property
     def hosts(self) -> dict[str, str]:
@@ -41,9 +46,10 @@ class PlacementView:
     def vnodes(self) -> pd.DataFrame:
         problem = self.placement.problem
         rows = [{"vnode": name, "host": self.placement.hosts[name], "cores": d.cores, "memory_mib": _mib(d.memory),
-                 "output_mbps": d.bandwidth / 1e6, "pinned": name in problem.pinned, "created": name in self._created}
+                 "output_mbps": d.bandwidth / 1e6, "pinned": name in problem.pinned, "created": name in self._created,
+                 "moved_from": self.moved.get(name, ("",))[0]}
                 for name, d in problem.demands.items()]
-        columns = ["host", "cores", "memory_mib", "output_mbps", "pinned", "created"]
+        columns = ["host", "cores", "memory_mib", "output_mbps", "pinned", "created", "moved_from"]
         return pd.DataFrame(rows, columns=["vnode", *columns]).set_index("vnode")
 
     @property
@@ -76,7 +82,8 @@ class PlacementView:
     def __repr__(self) -> str:
         pl = self.placement
         return (f"<placement of {len(pl.hosts)} vnodes on {pl.pnodes_used} of {len(pl.problem.hosts)} pnode(s): "
-                f"{format_rate(pl.cross_bps)} across pnodes, {pl.method}{' (optimal)' if pl.optimal else ''}>")
+                f"{format_rate(pl.cross_bps)} across pnodes, {pl.method}{' (optimal)' if pl.optimal else ''}"
+                f"{f', {len(self.moved)} moved' if self.moved else ''}>")
 
     def _repr_html_(self) -> str:
         return html.placement_html(repr(self), self.vnodes, self.pnodes, self.links)

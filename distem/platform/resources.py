@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import AgentError, ValidationError
 from ..model import FROZEN, RUNNING, PlatformModel, VNode
 from ..model.links import parse_limits
-from ..model.resources import VIo, parse_vcpu, parse_vcpu_desc, parse_vio, parse_vmem
+from ..model.resources import VCpu, VIo, parse_vcpu, parse_vcpu_desc, parse_vio, parse_vmem
 from ..plan import PnodePaths
 from ..plan.cgroups import live_writes
 from ..plan.deploy import container_define
@@ -44,6 +44,9 @@ class Resources:
         return replace(vio, limits=tuple(limits))
 
     def _apply(self, old: VNode, new: VNode) -> None:
+        if new.name in self.model.provisional:  # not made on a pnode yet: its start makes it with these
+            self.model.update_vnode(new)
+            return
         pnode = self.model.pnodes[new.host]
         sha = self.images.sha(new.filesystem.image)
         ops = [container_define(self.paths[pnode.name], new, self.model.vnetworks, sha, pnode)]
@@ -68,7 +71,7 @@ class Resources:
         new = old
         if "vcpu" in desc:
             vcpu = parse_vcpu_desc(f"{vnode}.vcpu", desc["vcpu"], pnode.max_mhz, pnode.name)
-            new = replace(new, vcpu=vcpu, cpuset=self.model.assign_cores(pnode.name, vcpu, vnode) if vcpu else ())
+            new = replace(new, vcpu=vcpu, cpuset=self._cores(old, vcpu) if vcpu else ())
         if "vmem" in desc:
             new = replace(new, vmem=parse_vmem(f"{vnode}.vmem", desc["vmem"], pnode.cgroups, pnode.name, old.vmem))
         if "vfilesystem" in desc:
@@ -97,8 +100,7 @@ class Resources:
         old = self.model.vnode(vnode)
         pnode = self.model.pnodes[old.host]
         vcpu = parse_vcpu(f"{vnode}.vcpu", val, unit, corenb, exclusive, pnode.max_mhz, pnode.name)
-        new = replace(old, vcpu=vcpu, cpuset=self.model.assign_cores(old.host, vcpu, vnode))
-        self._apply(old, new)
+        self._apply(old, replace(old, vcpu=vcpu, cpuset=self._cores(old, vcpu)))
 
     def vcpu_update(self, vnode: str, val: float, unit: str = "mhz") -> None:
         """Change the speed of ``vnode``'s cores, live; the cores stay the same."""
@@ -107,8 +109,12 @@ class Resources:
             return self.vcpu_create(vnode, val, unit)
         pnode = self.model.pnodes[old.host]
         vcpu = parse_vcpu(f"{vnode}.vcpu", val, unit, old.vcpu.cores, old.vcpu.exclusive, pnode.max_mhz, pnode.name)
-        self.model.assign_cores(old.host, vcpu, vnode)  # the pnode still has the controllers it needs
+        self._cores(old, vcpu)  # the pnode still has the controllers it needs
         self._apply(old, replace(old, vcpu=vcpu))
+
+    def _cores(self, vnode: VNode, vcpu: VCpu) -> tuple[int, ...]:
+        """Its cores on its pnode; a provisional vnode's are chosen at its start, on the pnode it is then on."""
+        return self.model.cores_for(vnode.host, vcpu, vnode.name, vnode.name in self.model.provisional)
 
     def vcpu_remove(self, vnode: str) -> None:
         """Back to every core of the pnode at full speed."""

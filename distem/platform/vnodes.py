@@ -49,8 +49,11 @@ class VNodes:
 
     # -- creating and removing ---------------------------------------------------------------
     def create(self, requests: list[VNodeRequest]) -> list[VNode]:
-        """Validate, then create filesystems and containers on every pnode concerned: all or none."""
-        shas = {r.filesystem.image: self.images.sha(r.filesystem.image) for r in requests}
+        """Validate, then create filesystems and containers on every pnode concerned: all or none.
+
+        A vnode without a 'host' on a platform of several pnodes is provisional (the model's
+        ``provisional``): checked and READY, but made on its pnode only at its start (``realize``), so
+        that placement (``run_alevin``) may still choose another, as Distem's scripts expect."""
         for r in requests:
             if r.name in self.pending:
                 raise ValidationError("vnode name", r.name, "a vnode of this name is being described "
@@ -58,23 +61,44 @@ class VNodes:
             if r.filesystem.mode == "btrfs":
                 self._check_btrfs(r)
         vnodes = self.model.add_vnodes(requests)
+        made = [v for v in vnodes if v.name not in self.model.provisional]
         try:
-            for i, vnode in enumerate(vnodes):
+            for vnode in vnodes:
                 self.links.check(vnode)
-                vnodes[i] = replace(vnode, vio=self.resources.resolve_devices(
-                    vnode.host, vnode.vio, f"{vnode.name}.vfilesystem.disk_throttling"))
-                self.model.update_vnode(vnodes[i])
-        except ValidationError:
-            self._forget_model(vnodes)
+                self.images.sha(vnode.filesystem.image)  # a missing image is named now, not at the start
+            self._make(made)
+        except (ValidationError, AgentError):
+            for vnode in vnodes:
+                self.model.remove_vnode(vnode.name)
             raise
+        for vnode in vnodes:
+            self.model.set_status(vnode.name, READY)
+        return [self.model.vnode(v.name) for v in vnodes]
+
+    def realize(self, names: list[str]) -> None:
+        """Make the provisional vnodes among ``names`` on the pnodes they are on now: all or none."""
+        provisional = [n for n in names if n in self.model.provisional]
+        before = [self.model.vnode(n) for n in provisional]
+        try:
+            self._make([self.model.settle(n) for n in provisional])
+        except (ValidationError, AgentError):
+            for vnode in before:
+                self.model.unsettle(vnode)
+            raise
+
+    def _make(self, vnodes: list[VNode]) -> None:
+        """Filesystems and containers on their pnodes, one batch per pnode; what failed is undone."""
+        if not vnodes:
+            return
+        for i, vnode in enumerate(vnodes):
+            vnodes[i] = replace(vnode, vio=self.resources.resolve_devices(
+                vnode.host, vnode.vio, f"{vnode.name}.vfilesystem.disk_throttling"))
+            self.model.update_vnode(vnodes[i])
         groups: dict[str, list[VNode]] = defaultdict(list)
         for vnode in vnodes:
             groups[vnode.host].append(vnode)
-        try:
-            self.images.install({v.filesystem.image for v in vnodes}, list(groups))
-        except AgentError:
-            self._forget_model(vnodes)
-            raise
+        self.images.install({v.filesystem.image for v in vnodes}, list(groups))
+        shas = {v.filesystem.image: self.images.sha(v.filesystem.image) for v in vnodes}
         plans = {pnode: [op.to_wire() for op in vnodes_plan(self.paths[pnode], group, self.model.vnetworks, shas,
                                                           self.model.pnodes[pnode])]
                  for pnode, group in groups.items()}
@@ -87,15 +111,7 @@ class VNodes:
                     self.pool.undo([vnode_owner(v.name) for v in group], [pnode])
                 except AgentError as exc:
                     log.warning("rollback on %s: %s", pnode, exc)
-            self._forget_model(vnodes)
             raise
-        for vnode in vnodes:
-            self.model.set_status(vnode.name, READY)
-        return vnodes
-
-    def _forget_model(self, vnodes: list[VNode]) -> None:
-        for vnode in vnodes:
-            self.model.remove_vnode(vnode.name)
 
     def _check_btrfs(self, request: VNodeRequest) -> None:
         pnode = request.host or next(iter(self.model.pnodes))
@@ -108,7 +124,10 @@ class VNodes:
             raise ValidationError("btrfs", where.btrfs, "expected an existing directory on a btrfs filesystem")
 
     def remove(self, names: list[str]) -> None:
-        groups = self.pool.by_host(self.model, names)
+        made = [n for n in names if n not in self.model.provisional]  # provisional ones are in the model only
+        for name in names:
+            self.model.vnode(name)
+        groups = self.pool.by_host(self.model, made)
         results = self.pool.on_all({p: ("undo_owner", {"owners": [vnode_owner(n) for n in group]})
                                     for p, group in groups.items()}, "Removing vnodes", len(names))
         for name in names:
@@ -125,6 +144,8 @@ class VNodes:
         """``action`` (start, stop, freeze, unfreeze) on each vnode, in parallel over pnodes."""
         for name in names:
             self.model.vnode(name)
+        if action == "start":
+            self.realize(names)
         groups = self.pool.by_host(self.model, names)
         calls = {}
         for pnode, group in groups.items():  # at start: each vnode's shaping and routing, once it runs

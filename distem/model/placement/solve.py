@@ -175,19 +175,23 @@ def _error(problem: Problem, refused: dict[str, list[Refusal]], why: str) -> Map
 
 def place_descriptions(descriptions: Mapping[str, dict[str, Any]], topology: nx.Graph[str], *,
                        fixed: Mapping[str, tuple[Demand, str]] | None = None,
+                       movable: Mapping[str, Demand] | None = None,
                        vnetworks: Mapping[str, VNetwork] | None = None, method: str = "auto",
                        time_limit: float = 10.0) -> Placement:
-    """Place described vnodes (Distem's dicts; a 'host' pins one) beside ``fixed`` ones ({name: (demand, pnode)},
-    e.g. vnodes already created), then write each chosen pnode into its description's 'host'.
+    """Place described vnodes (Distem's dicts; a 'host' pins one) and ``movable`` ones ({name: demand}, e.g.
+    vnodes created but not made on a pnode yet) beside ``fixed`` ones ({name: (demand, pnode)}, e.g. vnodes
+    already made), then write each chosen pnode into its description's 'host' (the movable ones' are in
+    the result's ``hosts``).
 
     Nothing is written unless every vnode is placed. Raises as ``place``, and ValidationError for a bad description.
     """
     requests = [request_for_placement(name, desc) for name, desc in descriptions.items()]
-    fixed = fixed or {}
-    clash = sorted(r.name for r in requests if r.name in fixed)
+    fixed, movable = fixed or {}, movable or {}
+    clash = sorted(r.name for r in requests if r.name in fixed or r.name in movable)
     if clash:
         raise ValidationError("vnode name", clash[0], "a vnode of this name exists already")
-    demands = [demand_of_request(r, vnetworks) for r in requests] + [d for d, _ in fixed.values()]
+    demands = ([demand_of_request(r, vnetworks) for r in requests] + [d for d, _ in fixed.values()]
+               + list(movable.values()))
     pinned = {r.name: r.host for r in requests if r.host is not None} | {n: h for n, (_, h) in fixed.items()}
     placement = place(demands, topology, pinned, method=method, time_limit=time_limit)
     for request in requests:
