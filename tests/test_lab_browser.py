@@ -10,11 +10,14 @@ the saved notebook holds no progress-bar widget. Screenshots go to tests/artifac
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import nbformat
 import numpy as np
@@ -73,19 +76,17 @@ close_button.on_click(close)
 close_button''']
 
 
-@pytest.fixture
-def lab(tmp_path, busybox):
-    """JupyterLab on 127.0.0.1 with a fresh copy of the notebook; stopped with its kernels after."""
+@contextlib.contextmanager
+def jupyterlab(tmp_path: Path, notebook: nbformat.NotebookNode) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on 127.0.0.1 with ``notebook`` in a fresh directory: its URL and its file; stopped with
+    its kernels after."""
     pytest.importorskip("jupyterlab", reason="needs jupyterlab (pip install -e '.[test]')")
     need_chromium()
-    out, state, jupyter, home = tmp_path / "out", tmp_path / "state", tmp_path / "jupyter", tmp_path / "home"
-    for d in (out, state, jupyter, home):
-        d.mkdir()
-    cells = [new_code_cell(c.format(out=str(out), state=str(state), vnodes=VNODES, image=busybox)) for c in CELLS]
-    notebook = new_notebook(cells=cells)
+    jupyter, home = tmp_path / "jupyter", tmp_path / "home"
+    home.mkdir()
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, home / "editor.ipynb")
-    settings = jupyter / "settings" / "@jupyterlab" / "apputils-extension"
+    nbformat.write(notebook, home / "notebook.ipynb")
+    settings = jupyter / "settings" / "@jupyterlab" / "apputils-extension"  # no news toast over the page
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
                                                                            "checkForUpdates": False}))
@@ -93,11 +94,29 @@ def lab(tmp_path, busybox):
            "JUPYTERLAB_SETTINGS_DIR": str(jupyter / "settings"), "JUPYTERLAB_WORKSPACES_DIR": str(jupyter / "ws"),
            "IPYTHONDIR": str(jupyter / "ipython")}
     port, token = free_port(), secrets.token_hex(16)
+    with served([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
+                 "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home}"],
+                b"is running at", tmp_path / "lab.log", env, tmp_path):
+        yield f"http://127.0.0.1:{port}/lab/tree/notebook.ipynb?token={token}", home / "notebook.ipynb"
+
+
+def run_all(page, url: str) -> None:
+    """Open the notebook, wait for its kernel, and click Run > Run All Cells."""
+    page.goto(url, timeout=120_000)
+    page.wait_for_selector(".jp-Notebook", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    page.click("li.lm-MenuBar-item:has-text('Run')")
+    page.click("li.lm-Menu-item:has-text('Run All Cells')")
+
+
+@pytest.fixture
+def lab(tmp_path, busybox):
+    out, state = tmp_path / "out", tmp_path / "state"
+    out.mkdir(), state.mkdir()
+    cells = [new_code_cell(c.format(out=str(out), state=str(state), vnodes=VNODES, image=busybox)) for c in CELLS]
     try:
-        with served([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}",
-                     "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home}"],
-                    b"is running at", tmp_path / "lab.log", env, tmp_path):
-            yield f"http://127.0.0.1:{port}/lab/tree/editor.ipynb?token={token}", out, home / "editor.ipynb"
+        with jupyterlab(tmp_path, new_notebook(cells=cells)) as (url, saved):
+            yield url, out, saved
     finally:
         remove_notebook_platform(out, state)
 
@@ -176,4 +195,38 @@ def test_the_editor_in_jupyterlab(lab):
     kinds = {kind for o in deploy_outputs for kind in o.get("data", {})}
     assert "application/vnd.jupyter.widget-view+json" not in kinds, deploy_outputs  # progress bars became text
     assert any("Creating vnodes: " in o.get("data", {}).get("text/plain", "") for o in deploy_outputs)
+    assert not chromium_left()
+
+
+@pytest.mark.root
+def test_the_getting_started_notebook_in_jupyterlab(tmp_path):
+    """notebooks/01 run in JupyterLab as a newcomer would (Run All, then save): no cell fails, the degraded
+    link is measured and drawn, and the saved file holds text and pictures, no progress-bar widget."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install -e '.[test]')")
+    notebook = nbformat.read(Path(__file__).parent.parent / "notebooks" / "01-getting-started.ipynb", as_version=4)
+    code = [c for c in notebook.cells if c.cell_type == "code"]
+    with jupyterlab(tmp_path, notebook) as (url, saved), sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            with screenshot_on_failure(page, "lab-getting-started"):
+                run_all(page, url)
+                deadline = time.monotonic() + 300
+                while True:  # saved every few seconds until every code cell has run
+                    page.keyboard.press("Control+s")
+                    page.wait_for_timeout(3000)
+                    done = nbformat.read(saved, as_version=4)
+                    ran = [c for c in done.cells if c.cell_type == "code" and c.get("execution_count")]
+                    if len(ran) == len(code) or time.monotonic() > deadline:
+                        break
+                page.locator(".jp-OutputArea-output img").last.scroll_into_view_if_needed()
+                page.screenshot(path=str(ARTIFACTS / "lab-getting-started.png"))
+        finally:
+            browser.close()
+    outputs = [o for c in done.cells if c.cell_type == "code" for o in c.outputs]
+    assert len(ran) == len(code), f"{len(ran)} of {len(code)} cells ran in 300 s"
+    assert [o for o in outputs if o.output_type == "error"] == []
+    kinds = {kind for o in outputs for kind in o.get("data", {})}
+    assert "image/png" in kinds and "application/vnd.jupyter.widget-view+json" not in kinds
+    assert any("RTT node0-node1 (ms)" in o.get("data", {}).get("text/plain", "") for o in outputs)
     assert not chromium_left()
