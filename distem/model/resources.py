@@ -165,8 +165,8 @@ class VMem:
     swap: int | None = None
 
     def to_distem(self) -> dict[str, Any]:
-        def mb(n: int | None) -> int | str:
-            return "max" if n is None else n // 2**20
+        def mb(n: int | None) -> int | str:  # exact: MB when it is a whole number of them
+            return "max" if n is None else n // 2**20 if n % 2**20 == 0 else f"{n}B"
         hard_key = "mem" if self.hierarchy == 1 else "hard_limit"
         return {"hierarchy": f"v{self.hierarchy}", hard_key: mb(self.hard), "soft_limit": mb(self.soft),
                 "swap": mb(self.swap)}

@@ -51,7 +51,7 @@ COLUMNS = ["planned_s", "applied_s", "skew_ms", "late_ms", "took_ms", "resource"
 
 
 @dataclass
-class _Random:
+class RandomSource:
     target: Target
     type: str
     generator: Any
@@ -81,7 +81,7 @@ class Events:
         self.model, self.pool, self.links, self.matrix = model, pool, links, matrix
         self.resources, self.vnodes, self.routes = resources, vnodes, routes
         self.planned: list[Event] = []
-        self.sources: list[_Random] = []
+        self.sources: list[RandomSource] = []
         self.run: _Run | None = None
 
     # -- adding (Distem's calls) -------------------------------------------------------------------
@@ -137,7 +137,7 @@ class Events:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValidationError("seed", seed, "expected an integer")
         random_schedule(target, event_type, generator, first_value, seed, 0.0)  # checks the generator now
-        self.sources.append(_Random(target, event_type, generator, first_value, seed, until))
+        self.sources.append(RandomSource(target, event_type, generator, first_value, seed, until))
         return seed
 
     def event_manager_start(self, duration: float | None = None) -> None:
@@ -216,9 +216,9 @@ class Events:
         check_contradictions(events)
         return events
 
-    def _origins(self, duration: float | None) -> list[tuple[Event, _Random | None]]:
+    def _origins(self, duration: float | None) -> list[tuple[Event, RandomSource | None]]:
         """Each event in run order with the random source that drew it (None: added as it is)."""
-        events: list[tuple[Event, _Random | None]] = [(event, None) for event in self.planned]
+        events: list[tuple[Event, RandomSource | None]] = [(event, None) for event in self.planned]
         for source in self.sources:
             until = source.until if source.until is not None else duration or DEFAULT_UNTIL
             events += [(event, source) for event in random_schedule(

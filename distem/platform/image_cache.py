@@ -17,13 +17,17 @@ class ImageCache:
 
     def __init__(self, pool: PnodePool, paths: dict[str, PnodePaths]) -> None:
         self.pool, self.paths = pool, paths
-        self._shas: dict[tuple[str, int, int], str] = {}
+        self._shas: dict[tuple[str, int, int], str] = {}  # the whole sha256; names use its first 16 digits
 
     def sha(self, path: str) -> str:
-        """Content hash of an image tarball.
+        """Content hash of an image tarball, as the pnodes' caches name it (16 hex digits).
 
         Raises:
             ValidationError: no such file, or not a file."""
+        return self.digest(path)[:16]
+
+    def digest(self, path: str) -> str:
+        """The image tarball's whole sha256 (a run's record keeps it). Raises as ``sha``."""
         try:
             st = os.stat(path)
         except OSError:
@@ -37,7 +41,7 @@ class ImageCache:
             with open(path, "rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     digest.update(chunk)
-            self._shas[key] = digest.hexdigest()[:16]
+            self._shas[key] = digest.hexdigest()
         return self._shas[key]
 
     def install(self, images: Iterable[str], pnodes: Iterable[str] | None = None) -> dict[str, list[str]]:

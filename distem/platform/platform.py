@@ -27,9 +27,11 @@ import logging
 import os
 import secrets
 import shlex
+import functools
 import time
 import typing
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -54,9 +56,11 @@ from .pool import PnodePool
 from .resources import Resources
 from .routes import Routes
 from .session import PnodeSession
+from .records import Records, default_records_dir, load_document
 from .topology_files import load_vnodes_yaml
 from .vnetworks import VNetworks
 from .vnodes import Argv, VNodes
+from .vplatform import VPlatform
 
 log = logging.getLogger(__name__)
 DEFAULT_STATE_DIR = "/var/lib/distem"
@@ -76,6 +80,22 @@ class _By:
         if platform is None:  # on the class (help(), documentation): the part's own function
             return getattr(typing.get_type_hints(owner)[self.part], self.name)
         return getattr(getattr(platform, self.part), self.name)
+
+
+class _Measured(_By):
+    """A measurement answered by a part; its result is kept for the run's record (``p.record()``)."""
+
+    def __get__(self, platform: Platform | None, owner: type | None = None) -> Any:
+        method = super().__get__(platform, owner)
+        if platform is None:
+            return method
+
+        @functools.wraps(method)
+        def measured(*args: Any, **kwargs: Any) -> Any:
+            result = method(*args, **kwargs)
+            platform._records.measured(self.name, args, kwargs, result)
+            return result
+        return measured
 
 
 def _names(names: str | Sequence[str] | None, default: list[str]) -> list[str]:
@@ -132,6 +152,7 @@ class Platform:
     _placement: Placement
     _events: Events
     _monitor: Monitor
+    _records: Records
 
     def __init__(
         self,
@@ -161,6 +182,9 @@ class Platform:
         self._events = Events(self.model, self.pool, self._links, self._matrix, self._resources, self._vnodes,
                               self._routes)
         self._monitor = Monitor(self.model, self.pool, self._events)
+        self._vplatform = VPlatform(self.model, self._vnetworks, self._vnodes, self._matrix, self._routes,
+                                    self._links, self._events)
+        self._records = Records(self.model, self.pool, self._images, self._events, self.backend)
         log.info("platform %s on %s", self.id, ", ".join(self.pool.sessions))
 
     @classmethod
@@ -173,6 +197,33 @@ class Platform:
             ValidationError: no node file, or an empty one.
         """
         return cls(read_nodefile(path), **kwargs)
+
+    @classmethod
+    def from_record(cls, source: str | os.PathLike[str] | Mapping[str, Any], **kwargs: Any) -> Platform:
+        """The platform a record directory, a platform file (YAML or JSON) or a document describes, made:
+        on the pnodes it names (``pnodes=`` for others; none named: this machine), with its vnetworks,
+        vnodes, addresses, limits, matrix, routes and schedule (not started). ``kwargs`` go to ``Platform``.
+
+        Raises:
+            ValidationError: a bad document (nothing made). AgentError: a pnode failed (nothing left).
+
+        Example::
+
+            p = distem.Platform.from_record("platform.yml")       # or a record: distem-records/3f2a1c
+        """
+        doc = load_document(os.path.expanduser(source) if isinstance(source, (str, os.PathLike)) else source)
+        if "pnodes" not in kwargs and doc.get("pnodes"):
+            kwargs["pnodes"] = [PNode(name=e.get("name") or e["spec"], spec=e.get("spec") or f"ssh=root@{e['name']}",
+                                      state_dir=e.get("state_dir", kwargs.get("state_dir", DEFAULT_STATE_DIR)),
+                                      cgroup_parent=e.get("cgroup_parent", ""))
+                                for e in doc["pnodes"] if isinstance(e, Mapping)]
+        platform = cls(**kwargs)
+        try:
+            platform.vplatform_create(doc)
+        except BaseException:
+            platform.close()
+            raise
+        return platform
 
     @property
     def sessions(self) -> dict[str, Any]:
@@ -255,10 +306,10 @@ class Platform:
         return out
 
     reachable = _By("_measures")
-    ping = _By("_measures")
-    measure_latencies = _By("_measures")
+    ping = _Measured("_measures")
+    measure_latencies = _Measured("_measures")
     host_execute = _By("_measures")
-    measure_throughput = _By("_measures")
+    measure_throughput = _Measured("_measures")
     install_images = _By("_images", "install")
 
     # -- vnetworks (Distem) ------------------------------------------------------------
@@ -628,7 +679,7 @@ class Platform:
         self._check_open()
         self._matrix.set_frame(frame)
 
-    compare_latencies = _By("_matrix")
+    compare_latencies = _Measured("_matrix")
     plot_latencies = _By("_matrix")
 
     # -- CPU, memory, disk IO (Resources) ------------------------------------------------
@@ -895,6 +946,48 @@ class Platform:
         """What the monitor sampled (``monitor_start``), tidy: time, pnode, vnode, iface, peer, metric, value;
         counters as rates. ``p.monitor_frame(raw=True)``: the counters as read."""
         return self._monitor.frame()
+
+    # -- the whole platform, and a record of the run (VPlatform, Records) ------------------
+    def vplatform_info(self) -> dict[str, Any]:
+        """Distem's: the whole platform as one document (JSON-able; ``distem.model.document`` says its
+        shape): pnodes, vnetworks, vnodes with their filesystems, interfaces, limits, CPU, memory and IO,
+        the latency matrix, routes, partition, links down, the schedule not started yet.
+
+        Example::
+
+            doc = p.vplatform_info()
+            pathlib.Path("platform.json").write_text(json.dumps(doc, indent=1))
+        """
+        return self._records.document()
+
+    def vplatform_create(self, data: Any, format: str = "JSON") -> dict[str, Any]:
+        """Distem's: make a whole platform from a document (a dict, JSON or YAML text, or a file: see
+        ``vplatform_info``), checked whole first; its vnodes started as their 'status' says.
+
+        Raises:
+            ValidationError: a bad document, named, before anything changes.
+
+        Example::
+
+            p.vplatform_create("platform.yml")           # a platform file (YAML or JSON), a dict, or text
+        """
+        self._check_open()
+        self._vplatform.create(data, format)
+        return self.vplatform_info()
+
+    def record(self, directory: str | os.PathLike[str] | None = None) -> Path:
+        """Write this run's record (see ``distem.platform.records``): the platform document, versions,
+        pnodes' kernels and backends, images' sha256, every change sent, the events as applied, the
+        measurements taken. Default directory: ``default_records_dir()/<id>``. Its path.
+
+        Example::
+
+            p.compare_latencies()
+            p.record("results/run-1")     # then: distem diff results/run-1 results/run-2
+        """
+        events = self._events.frame if self._events.run is not None else None
+        metrics = self._monitor.frame() if self._monitor.series else None
+        return self._records.write(directory or default_records_dir() / self.id, events, metrics)
 
     # -- state as DataFrames ----------------------------------------------------------
     @property

@@ -55,6 +55,9 @@ class PnodePool:
         self.sessions: dict[str, Any] = {}  # PnodeSession, or what ``session_class`` makes
         self.closed = False
         self._rehearsal: Rehearsal | None = None
+        # Every change sent to a pnode, in order: {"t": when sent, "s": seconds it took, "pnode",
+        # "operation", "args"} (a run's record keeps it).
+        self.sent: list[dict[str, Any]] = []
         with ThreadPoolExecutor(len(nodes)) as pool:
             futures = {p.name: pool.submit(session_class, p, platform_id) for p in nodes}
         errors = []
@@ -99,7 +102,14 @@ class PnodePool:
         if self._rehearsal is not None and operation in CHANGES:
             self._rehearsal.sent.append((pnode, (operation, kwargs)))
             return CHANGES[operation](kwargs)
-        return self.sessions[pnode].call(operation, progress=progress, **kwargs)
+        if operation not in CHANGES:
+            return self.sessions[pnode].call(operation, progress=progress, **kwargs)
+        entry = {"t": time.time(), "s": None, "pnode": pnode, "operation": operation, "args": kwargs}
+        self.sent.append(entry)
+        try:
+            return self.sessions[pnode].call(operation, progress=progress, **kwargs)
+        finally:
+            entry["s"] = round(time.time() - entry["t"], 6)
 
     def clock_offset(self, pnode: str, probes: int = 5) -> float:
         """The pnode's clock minus ours (s), from the probe with the shortest round trip."""
