@@ -48,7 +48,7 @@ class Agent:
         self.journal.add("dir", self.root, "platform")
         self.journal.add("cgroup", cgroup_root, "platform")
         self.journal.add("process", str(os.getpid()), "platform", pid=os.getpid(),
-                         start=process_start_time(os.getpid()))
+                         start=process_start_time(os.getpid()), role="agent")
         self.journal.sync()
         self.home = cgroups.current()
         self.ipr = IPRoute()

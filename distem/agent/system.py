@@ -18,10 +18,27 @@ def mounted(path: str) -> bool:
         return any(line.split()[4] == path for line in f)
 
 
-def process_start_time(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot): with the pid, who it is (pids are reused)."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command's name (field 3, the state, first); None: no such process."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
+
+
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot): with the pid, who it is (pids are reused)."""
+    fields = _stat(pid)
+    return int(fields[19]) if fields and len(fields) > 19 else None
+
+
+def process_parent(pid: int) -> int | None:
+    fields = _stat(pid)
+    return int(fields[1]) if fields and len(fields) > 1 else None
+
+
+def process_running(pid: int) -> bool:
+    """The process exists and has not ended (a zombie, not yet reaped by its parent, has)."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"

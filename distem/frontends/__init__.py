@@ -1,1 +1,1 @@
-"""Layer 5, front ends: the command line, the demo, notebook widgets, and (later) the pytest plugin."""
+"""Layer 5, front ends: the command line (``cli``), the demo, notebook widgets, the pytest plugin."""

@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..agent.system import process_parent
 from ..errors import DistemError, ValidationError
 from ..model import PNode
 
@@ -97,14 +98,6 @@ def _net_inode(pid: int) -> int | None:
 
 def _pids() -> list[int]:
     return [int(d) for d in os.listdir("/proc") if d.isdigit()]
-
-
-def _parent(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def _kill_and_wait(pids: list[int], timeout: float = 5) -> None:
@@ -194,7 +187,7 @@ class LocalCluster(list[PNode]):
         if member.sshd is None:
             return
         listener = member.sshd.pid
-        sessions = [pid for pid in _pids() if _parent(pid) == listener]
+        sessions = [pid for pid in _pids() if process_parent(pid) == listener]
         _kill_and_wait([listener, *sessions])
         member.sshd.wait()
         member.sshd = None
