@@ -178,7 +178,7 @@ class Matrix:
         rtt = self.requested_rtt()
         panels = [("requested RTT (ms)", rtt)] + ([("measured RTT (ms)", measured)] if measured is not None else [])
         displayable()  # a Figure without pyplot: shown once, as the cell's value (pyplot's showed it twice)
-        fig = Figure(figsize=(5.5 * len(panels), 4.5))
+        fig = Figure(figsize=(5.5 * len(panels), 4.5), layout="constrained")  # room for titles and long names
         axes = fig.subplots(1, len(panels), squeeze=False)
         top = max(float(frame.max().max()) for _, frame in panels) or 1.0
         for ax, (title, frame) in zip(axes[0], panels):
@@ -189,5 +189,4 @@ class Matrix:
             ax.set_xticks(range(0, len(names), step), names[::step], rotation=90)
             ax.set_yticks(range(0, len(names), step), names[::step])
             fig.colorbar(image, ax=ax)
-        fig.tight_layout()
         return fig
