@@ -72,14 +72,17 @@ class NotFoundError(DistemError, KeyError):
 class CommandError(DistemError):
     """A command run in a vnode exited with a non-zero status."""
 
-    def __init__(self, vnode: str, command: str, status: int, stdout: str, stderr: str) -> None:
-        self.vnode, self.command, self.status = vnode, command, status
+    def __init__(self, vnode: str, command: str, status: int, stdout: str, stderr: str,
+                 timeout: float | None = None) -> None:
+        """``timeout``: the seconds after which the command was killed (None: it exited by itself)."""
+        self.vnode, self.command, self.status, self.timeout = vnode, command, status, timeout
         self.stdout, self.stderr = stdout, stderr
         tail = (stderr or stdout).strip().splitlines()[-3:]
-        super().__init__(
-            f"command {command!r} in vnode {vnode!r} exited with status {status}"
-            + (": " + " | ".join(tail) if tail else "")
-        )
+        ended = (f"was killed at its timeout, after {timeout:g} s" if timeout is not None
+                 else f"exited with status {status}")
+        super().__init__(f"command {command!r} in vnode {vnode!r} {ended}"
+                         + (("; it printed: " if timeout is not None else ": ") + " | ".join(tail) if tail
+                            else "; it printed nothing" if timeout is not None else ""))
 
 
 class MappingError(DistemError):

@@ -44,6 +44,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "forwarding_set": ("vnode", "enabled"),
     "route_replace": ("vnode", "destination", "via", "device"),
     "route_delete": ("vnode", "destination"),
+    "neighbours_set": ("vnode", "device", "entries"),
 }
 ENVELOPE = ("op", "owner")  # what every operation carries besides its fields
 # What an agent says of one failed operation (a batch's, or one vnode's in start, stop, execute...).

@@ -47,7 +47,9 @@ def test_execute_returns_output_and_raises_with_the_exit_status(platform, busybo
         platform.vnode_execute("b", "echo partial; echo broken >&2; exit 3")
     assert (err.value.status, err.value.stdout, err.value.stderr) == (3, "partial\n", "broken\n")
     frame = platform.execute("exit 2")
-    assert frame["status"].tolist() == [2, 2]
+    assert frame["status"].tolist() == [2, 2] and not frame["timed_out"].any()
+    with pytest.raises(CommandError, match=r"killed at its timeout, after 0.5 s; it printed: started"):
+        platform.vnode_execute("a", "echo started; sleep 5", timeout=0.5)
 
 
 def test_freeze_stops_a_process_and_unfreeze_resumes_it(platform, busybox, state_dir):

@@ -255,3 +255,6 @@ class Applier:
 
     def route_delete(self, owner: str, vnode: str, destination: str) -> None:
         self.routing.delete(vnode, destination)
+
+    def neighbours_set(self, owner: str, vnode: str, device: str, entries: list[list[str]]) -> None:
+        self.routing.set_neighbours(vnode, device, entries)

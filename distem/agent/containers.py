@@ -83,8 +83,9 @@ def init_pid(name: str, lxcpath: str) -> int:
     return int(c.init_pid)
 
 
-def execute(name: str, lxcpath: str, argv: list[str], timeout: float | None = None) -> tuple[int, str, str]:
-    """Run ``argv`` inside the container (no sshd needed); returns (status, stdout, stderr).
+def execute(name: str, lxcpath: str, argv: list[str], timeout: float | None = None) -> tuple[int, str, str, bool]:
+    """Run ``argv`` inside the container (no sshd needed); returns (status, stdout, stderr, killed at the
+    timeout).
 
     ``attach`` (not ``attach_wait``) returns the child's pid, so the wait
     releases the GIL and several commands can run at once from threads.
@@ -97,23 +98,24 @@ def execute(name: str, lxcpath: str, argv: list[str], timeout: float | None = No
                        env_policy=lxc.LXC_ATTACH_CLEAR_ENV, extra_env_vars=[_PATH, "HOME=/root", "TERM=dumb"])
         if pid < 0:
             raise ContainerError(name, "lxc attach failed")
-        status = _wait(pid, timeout)
+        status, timed_out = _wait(pid, timeout)
         out.seek(0), err.seek(0)
-        return status, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        return status, out.read().decode(errors="replace"), err.read().decode(errors="replace"), timed_out
 
 
-def _wait(pid: int, timeout: float | None) -> int:
+def _wait(pid: int, timeout: float | None) -> tuple[int, bool]:
+    """The exit status, and whether it was killed at the timeout (a SIGKILL's -9 alone could be OOM's)."""
     if timeout is None:
-        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), False
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return os.waitstatus_to_exitcode(status)
+            return os.waitstatus_to_exitcode(status), False
         time.sleep(0.01)
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
-    return -signal.SIGKILL
+    return -signal.SIGKILL, True
 
 
 def listening(pid: int, port: int) -> bool:

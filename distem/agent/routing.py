@@ -19,6 +19,7 @@ from pyroute2 import IPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 T = TypeVar("T")
+NUD_PERMANENT = 0x80  # linux/neighbour.h
 
 
 def in_netns(pid: int, action: Callable[[], T]) -> T:
@@ -82,6 +83,15 @@ class VnodeRouting:
         except NetlinkError as exc:
             if exc.code != errno.ESRCH:  # ESRCH: no such route, which is what was asked
                 raise
+
+    def set_neighbours(self, vnode: str, device: str, entries: list[list[str]]) -> None:
+        """Permanent ARP entries (address, MAC) on ``device``: the vnode never asks for them."""
+        ipr = self._ipr(vnode)
+        found = ipr.link_lookup(ifname=device)
+        if not found:
+            raise OSError(errno.ENODEV, f"vnode {vnode} has no interface {device}")
+        for address, mac in entries:
+            ipr.neigh("replace", dst=address, lladdr=mac, ifindex=found[0], state=NUD_PERMANENT)
 
     def close(self) -> None:
         for ipr in self._open.values():

@@ -44,6 +44,7 @@ class Agent:
         self.root = os.path.join(state_dir, "platforms", platform_id)
         self.lxcpath = os.path.join(self.root, "lxc")
         os.makedirs(self.lxcpath, exist_ok=True)
+        os.makedirs(os.path.join(self.root, "shared"), exist_ok=True)  # /shared in the vnodes (plan/paths.py)
         self.journal = Journal(os.path.join(self.root, undo.JOURNAL))
         self.journal.add("dir", self.root, "platform")
         self.journal.add("cgroup", cgroup_root, "platform")

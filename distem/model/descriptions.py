@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 from ..errors import ValidationError, check_keys
@@ -128,15 +128,39 @@ def parse_iface(field: str, desc: object) -> IfaceRequest:
         raise ValidationError(field, dict(desc), "give the interface a 'vnetwork' or an 'address'")
     mac = desc.get("macaddress")
     if mac is not None:
-        parts = str(mac).lower().split(":")
-        if len(parts) != 6 or not set(str(mac).lower()) <= _MAC_CHARS or any(len(p) != 2 for p in parts) \
-                or int(parts[0], 16) & 1:
-            raise ValidationError(f"{field}.macaddress", mac, "expected a unicast MAC like '02:00:00:00:00:01'")
-        mac = str(mac).lower()
+        mac = parse_mac(f"{field}.macaddress", mac)
     default = _bool(f"{field}.default", desc["default"]) if "default" in desc else False
     return IfaceRequest(name=name, vnetwork=vnetwork, address=address, mac=mac, default=default,
                         output=parse_limits(f"{field}.output", desc.get("output")),
                         input=parse_limits(f"{field}.input", desc.get("input")))
+
+
+def parse_mac(field: str, value: object) -> str:
+    """A unicast MAC address, lower case."""
+    parts = str(value).lower().split(":")
+    if len(parts) != 6 or not set(str(value).lower()) <= _MAC_CHARS or any(len(p) != 2 for p in parts) \
+            or int(parts[0], 16) & 1:
+        raise ValidationError(field, value, "expected a unicast MAC like '02:00:00:00:00:01'")
+    return str(value).lower()
+
+
+def parse_address(field: str, value: object) -> IPv4Address:
+    try:
+        if not isinstance(value, str):  # IPv4Address takes ints (and True: 0.0.0.1)
+            raise ValueError
+        return IPv4Address(value)
+    except ValueError:
+        raise ValidationError(field, value, "expected an IPv4 address like '10.144.0.5'") from None
+
+
+def parse_pairs(field: str, value: object, what: str) -> list[tuple[str, str]]:
+    """``[[a, b], ...]`` of strings (``what``: how to say one, e.g. "[ip, mac]")."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValidationError(field, value, f"expected a list of {what}")
+    for entry in value:
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2 or not all(isinstance(x, str) for x in entry):
+            raise ValidationError(field, entry, f"expected {what}")
+    return [(a, b) for a, b in value]
 
 
 def parse_vnode(name: object, desc: object, ssh_key: object = None) -> VNodeRequest:

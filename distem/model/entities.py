@@ -7,6 +7,7 @@ never enters the model. Values are validated before they are built (see
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Interface, IPv4Network
@@ -83,6 +84,41 @@ class VIface:
 class SSHKey:
     public: str | None = None
     private: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.public or self.private)
+
+    @property
+    def kind(self) -> str:
+        """rsa, ecdsa, ed25519 (what ssh names its files after: id_ed25519), from the public key's type,
+        else from the private key's text; "rsa" when neither says."""
+        words = (self.public or "").split()
+        if words:
+            for kind in ("ed25519", "ecdsa", "rsa", "dsa"):
+                if kind in words[0]:
+                    return kind
+        private = self.private or ""
+        for header, kind in (("BEGIN RSA", "rsa"), ("BEGIN EC ", "ecdsa"), ("BEGIN DSA", "dsa")):
+            if header in private:
+                return kind
+        body = "".join(line for line in private.splitlines() if line and not line.startswith("-----"))
+        try:
+            decoded = base64.b64decode(body + "=" * (-len(body) % 4))
+        except ValueError:
+            return "rsa"
+        for name, kind in ((b"ssh-ed25519", "ed25519"), (b"ecdsa-sha2", "ecdsa"), (b"ssh-rsa", "rsa")):
+            if name in decoded:  # an OpenSSH private key names its type inside
+                return kind
+        return "rsa"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SSHKeys:
+    """What every vnode gets so that ssh works between vnodes by name: root's key pair (a vnode's own
+    ``ssh_key`` first), and one host key that every vnode presents and every vnode trusts."""
+
+    user: SSHKey
+    host: SSHKey
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from posixpath import join
 
-from ..model.entities import PNode, VNetwork, VNode
+from ..model.entities import PNode, SSHKeys, VNetwork, VNode
 from ..wire import vnetwork_owner, vnode_owner
 from ..model.names import bridge_name, cgroup_root, link_alias, veth_name, vnode_cgroup, vxlan_name, vxlan_vni
 from ..model.units import parse_size
@@ -23,6 +23,8 @@ from .paths import PnodePaths
 
 PLATFORM_OWNER = "platform"
 _CAPS_DROPPED = "mac_admin mac_override sys_module sys_rawio sys_time"
+# Bound read-only over the vnode's own files; "optional": an image where the target is a symlink boots anyway.
+_BOUND = "none bind,ro,create=file,optional 0 0"
 
 
 VXLAN_PORT = 4789  # IANA's
@@ -118,6 +120,33 @@ def rootfs_spec(paths: PnodePaths, vnode: VNode, sha: str, btrfs: str | None) ->
     return f"dir:{writable_root(paths, vnode, sha, btrfs)}"
 
 
+def ssh_files(root: str, vnode: VNode, keys: SSHKeys | None, trusted: Iterable[str]) -> list[FileWrite]:
+    """ssh between vnodes by name, no prompt: root's key pair (the vnode's own ``ssh_key`` if it has one,
+    under its type's name, else the platform's), the public keys of ``trusted`` in authorized_keys, and
+    one host key for all vnodes, trusted by all in known_hosts."""
+    owner, ssh = vnode_owner(vnode.name), join(root, "root/.ssh")
+    key = vnode.ssh_key if vnode.ssh_key else keys.user if keys else None
+    files = []
+    if key is not None and key.private:
+        files.append(FileWrite(owner=owner, path=join(ssh, f"id_{key.kind}"), content=key.private.strip() + "\n",
+                               mode=0o600))
+    if key is not None and key.public:
+        files.append(FileWrite(owner=owner, path=join(ssh, f"id_{key.kind}.pub"), content=key.public.strip() + "\n",
+                               mode=0o644))
+    allowed = sorted({k.strip() for k in [*trusted, key.public if key else None] if k})
+    if allowed:
+        files.append(FileWrite(owner=owner, path=join(ssh, "authorized_keys"), content="\n".join(allowed) + "\n",
+                               mode=0o600))
+    if keys is not None and keys.host.public and keys.host.private:
+        files += [FileWrite(owner=owner, path=join(ssh, "known_hosts"), content=f"* {keys.host.public.strip()}\n",
+                            mode=0o644),
+                  FileWrite(owner=owner, path=join(root, "etc/ssh/ssh_host_ed25519_key"),
+                            content=keys.host.private.strip() + "\n", mode=0o600),
+                  FileWrite(owner=owner, path=join(root, "etc/ssh/ssh_host_ed25519_key.pub"),
+                            content=keys.host.public.strip() + "\n", mode=0o644)]
+    return files
+
+
 def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[str, VNetwork],
                pnode: PNode) -> str:
     platform_id = paths.platform_id
@@ -139,6 +168,10 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
         "lxc.init.cmd = /sbin/init",
         f"lxc.log.file = {join(paths.lxcpath, vnode.name, 'lxc.log')}",
         "lxc.log.level = WARN",
+        f"lxc.mount.entry = {join(paths.etc, 'hosts')} etc/hosts {_BOUND}",
+        f"lxc.mount.entry = {join(paths.etc, 'resolv.conf')} etc/resolv.conf {_BOUND}",
+        f"lxc.mount.entry = {join(paths.etc, 'hostname-' + vnode.name)} etc/hostname {_BOUND}",
+        f"lxc.mount.entry = {paths.shared_data_dir} shared none bind,create=dir 0 0",
         *lxc_lines(vnode, pnode.cgroups, pnode.cores),
     ]
     for i, iface in enumerate(vnode.ifaces):
@@ -164,8 +197,12 @@ def vnodes_plan(
     vnetworks: Mapping[str, VNetwork],
     image_sha: Mapping[str, str],
     pnode: PNode,
+    keys: SSHKeys | None = None,
+    trusted: Iterable[str] = (),
 ) -> Plan:
-    """Create the filesystems and containers of ``vnodes`` (all on ``pnode``)."""
+    """Create the filesystems and containers of ``vnodes`` (all on ``pnode``); ``keys``: the platform's for
+    ssh between vnodes, ``trusted``: the public keys every vnode accepts (see ``ssh_files``)."""
+    trusted = tuple(trusted)
     btrfs = pnode.btrfs
     ops: list[Op] = []
     done: set[tuple[str, str]] = set()
@@ -205,12 +242,10 @@ def vnodes_plan(
             once(("btrfs", sha), BtrfsBase(owner=PLATFORM_OWNER, source=paths.image(sha), target=base))
             ops.append(BtrfsSnapshot(owner=owner, source=base, target=join(root, f"vnode-{vnode.name}")))
         root = writable_root(paths, vnode, sha, btrfs)
-        if vnode.ssh_key.public:
-            ops.append(FileWrite(owner=owner, path=join(root, "root/.ssh/authorized_keys"),
-                                 content=vnode.ssh_key.public.strip() + "\n", mode=0o600))
-        if vnode.ssh_key.private:
-            ops.append(FileWrite(owner=owner, path=join(root, "root/.ssh/id_rsa"),
-                                 content=vnode.ssh_key.private.strip() + "\n", mode=0o600))
+        for write in ssh_files(root, vnode, keys, trusted):
+            once(("file", write.path), write)  # a shared tree gets each file once
+        ops.append(FileWrite(owner=owner, path=join(paths.etc, f"hostname-{vnode.name}"), content=vnode.name + "\n",
+                             mode=0o644))
         ops.append(container_define(paths, vnode, vnetworks, sha, pnode))
     return tuple(ops)
 

@@ -476,3 +476,17 @@ class RouteDelete(Op):
 
     def describe(self) -> str:
         return _sh("ip", "route", "del", self.destination)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeighboursSet(Op):
+    """Permanent ARP entries in ``vnode``'s namespace, on its interface ``device``: (address, MAC) pairs."""
+
+    kind: ClassVar[str] = "neighbours_set"
+    vnode: str
+    device: str
+    entries: tuple[tuple[str, str], ...]
+
+    def describe(self) -> str:
+        return "\n".join(_sh("ip", "neigh", "replace", ip, "lladdr", mac, "dev", self.device, "nud", "permanent")
+                         for ip, mac in self.entries)

@@ -4,6 +4,8 @@
     <state_dir>/platforms/<id>/journal.jsonl what the platform created (see agent.journal)
     <state_dir>/platforms/<id>/lxc/<vnode>/  LXC's per-container directory (config)
     <state_dir>/platforms/<id>/fs/...        root filesystems: shared copies, distinct copies, overlay deltas
+    <state_dir>/platforms/<id>/etc/          hosts, resolv.conf, hostname-<vnode>: bound over each vnode's
+    <state_dir>/platforms/<id>/shared/       /shared in every vnode (or the directory the user names)
     <btrfs_dir>/[<cgroup_parent>/]distem-<id>/...  btrfs subvolumes when copy-on-write uses btrfs
 """
 
@@ -20,6 +22,7 @@ class PnodePaths:
     state_dir: str
     platform_id: str
     cgroup_parent: str = ""  # the pnode's (PNode.cgroup_parent): pnodes sharing a btrfs directory stay apart
+    shared_data: str | None = None  # the directory the vnodes share at /shared, when the user names one (NFS...)
 
     @property
     def platform(self) -> str:
@@ -28,6 +31,16 @@ class PnodePaths:
     @property
     def lxcpath(self) -> str:
         return join(self.platform, "lxc")
+
+    @property
+    def etc(self) -> str:
+        """The files bound read-only over every vnode's /etc/hosts, /etc/resolv.conf and /etc/hostname."""
+        return join(self.platform, "etc")
+
+    @property
+    def shared_data_dir(self) -> str:
+        """Bound at /shared in every vnode of the platform on this pnode."""
+        return self.shared_data or join(self.platform, "shared")
 
     @property
     def filesystems(self) -> str:

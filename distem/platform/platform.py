@@ -133,6 +133,9 @@ class Platform:
         btrfs: for copy-on-write with btrfs: a directory on a btrfs filesystem
             present on every pnode, or "loop:SIZE" (e.g. "loop:4G") for a
             loop-backed btrfs the platform makes and removes itself.
+        shared_data: a directory of every pnode that every vnode sees at /shared (an NFS mount shared by the
+            pnodes, for one directory across them: see docs/names-ssh-data.md); default: one directory
+            per pnode, made for the platform (``<state_dir>/platforms/<id>/shared``) and removed with it.
         progress: show progress bars (None: when attached to a terminal or notebook).
 
     Use it as a context manager, or call ``close()``: either removes
@@ -161,6 +164,7 @@ class Platform:
         ssh_config: str | None = None,
         state_dir: str = DEFAULT_STATE_DIR,
         btrfs: str | None = None,
+        shared_data: str | None = None,
         progress: bool | None = None,
     ) -> None:
         self.id = secrets.token_hex(3)
@@ -168,7 +172,7 @@ class Platform:
         self.model = PlatformModel(self.id, nodes)
         self.pool = PnodePool(nodes, self.id, self.session_class, progress)
         self.pool.learn_facts(self.model)
-        paths = {p.name: PnodePaths(p.state_dir, self.id, p.cgroup_parent) for p in nodes}
+        paths = {p.name: PnodePaths(p.state_dir, self.id, p.cgroup_parent, shared_data) for p in nodes}
         self._images = ImageCache(self.pool, paths)
         self._measures = Measures(self.model, self.pool)
         self._routes = Routes(self.model, self.pool)
@@ -289,20 +293,23 @@ class Platform:
 
     def execute(self, command: Argv, vnodes: Iterable[str] | None = None,
                 timeout: float | None = None) -> pd.DataFrame:
-        """Run ``command`` in each vnode (all running ones by default); one row per vnode, never raises on exit status."""
+        """Run ``command`` in each vnode (all running ones by default); one row per vnode (status, stdout,
+        stderr, timed_out: killed at ``timeout`` s), never raises on exit status."""
         self._check_open(changes=False)
         names = list(vnodes) if vnodes is not None else self._vnodes.running()
         results = self._vnodes.execute(names, command, timeout)
-        return pd.DataFrame([{"vnode": n, "status": r[0], "stdout": r[1], "stderr": r[2]} for n, r in results.items()],
-                            columns=["vnode", "status", "stdout", "stderr"]).set_index("vnode")
+        return pd.DataFrame([{"vnode": n, "status": r[0], "stdout": r[1], "stderr": r[2], "timed_out": r[3]}
+                             for n, r in results.items()],
+                            columns=["vnode", "status", "stdout", "stderr", "timed_out"]).set_index("vnode")
 
     def check(self, name: str, command: Argv, timeout: float | None = None) -> str:
-        """Run ``command`` in vnode ``name``; its stdout, or CommandError on a non-zero status."""
+        """Run ``command`` in vnode ``name``; its stdout, or CommandError on a non-zero status (or killed at
+        its ``timeout``, which the error says)."""
         self._check_open(changes=False)
-        status, out, err = self._vnodes.execute([name], command, timeout)[name]
+        status, out, err, timed_out = self._vnodes.execute([name], command, timeout)[name]
         if status != 0:
             text = command if isinstance(command, str) else shlex.join(command)
-            raise CommandError(name, text, status, out, err)
+            raise CommandError(name, text, status, out, err, timeout if timed_out else None)
         return out
 
     reachable = _By("_measures")
@@ -541,10 +548,11 @@ class Platform:
         """
         self._check_open(changes=False)
         results = self._vnodes.execute(list(names), command, timeout)
-        for name, (status, out, err) in results.items():
+        for name, (status, out, err, timed_out) in results.items():
             if status != 0:
-                raise CommandError(name, command if isinstance(command, str) else " ".join(command), status, out, err)
-        return {name: out for name, (_, out, _) in results.items()}
+                raise CommandError(name, command if isinstance(command, str) else " ".join(command), status, out, err,
+                                   timeout if timed_out else None)
+        return {name: out for name, (_, out, _, _) in results.items()}
 
     def wait_vnodes(self, opts: dict[str, Any] | None = None) -> bool:
         """Wait until every vnode runs and (with ``port``) has a process listening on that TCP port.
@@ -578,6 +586,32 @@ class Platform:
                 return False
             time.sleep(0.2)
         return True
+
+    def set_global_etchosts(self, data: Sequence[Sequence[str]] | None = None) -> None:
+        """Distem's: what every vnode's /etc/hosts says. By default (``data`` None) localhost and every
+        vnode's name on its first address (and NAME-IFACE on each), kept current as vnodes come and go;
+        ``data`` ``[[host, ip], ...]`` writes those instead (None again: back to the default).
+
+        Example::
+
+            p.set_global_etchosts([["db", "10.144.0.5"], ["cache", "10.144.0.6"]])
+        """
+        self._check_open()
+        self._vnodes.set_etc_hosts(data)
+
+    def set_global_arptable(self, data: Sequence[Sequence[str]] | None = None, arp_file: str | None = None) -> int:
+        """Distem's: fill every running vnode's ARP table for good (permanent entries) with its peers on
+        each of its vnetworks, so that a large platform does not start with an ARP storm; or with ``data``
+        ``[[ip, mac], ...]`` (or ``arp_file``: lines "ip mac") where the address is on one of its vnetworks.
+        Vnodes started later are not filled: call it again. The number of entries written.
+
+        Example::
+
+            p.vnodes_start()
+            p.set_global_arptable()          # then: ip neigh, in a vnode, lists every peer PERMANENT
+        """
+        self._check_open()
+        return self._vnodes.set_arp_tables(data, arp_file)
 
     # -- link limits (Links) -----------------------------------------------------------
     def viface_update(self, vnode: str, iface: str, desc: Mapping[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,14 @@ import logging
 import os
 from collections import defaultdict
 from dataclasses import replace
+from collections.abc import Sequence
 from typing import Any
 
 from ..errors import AgentError, ValidationError
-from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, VNode, VNodeRequest
+from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, SSHKeys, VNode, VNodeRequest
+from ..model.descriptions import parse_address, parse_mac, parse_pairs
 from ..plan import PnodePaths, vnodes_plan
+from ..plan.neighbours import etc_plan, given_hosts_text, hosts_text, neighbour_ops
 from ..wire import vnode_owner
 from .builders import Argv
 from .image_cache import ImageCache
@@ -20,6 +23,7 @@ from .matrix import Matrix
 from .pool import PnodePool
 from .resources import Resources
 from .routes import Routes
+from .ssh_keys import platform_keys
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,8 @@ class VNodes:
         self.model, self.pool, self.paths, self.images = model, pool, paths, images
         self.links, self.matrix, self.resources, self.routes = links, matrix, resources, routes
         self.pending: dict[str, Any] = {}  # name -> VNodeHandle
+        self.keys: SSHKeys | None = None  # the platform's ssh keys (ssh_keys.py), made at the first vnode
+        self.etc_hosts: str | None = None  # set_global_etchosts' text; None: every vnode's name and addresses
 
     def described(self) -> dict[str, dict[str, Any]]:
         """The pending vnodes' descriptions (Distem's dicts, which placement may give a 'host')."""
@@ -73,7 +79,48 @@ class VNodes:
             raise
         for vnode in vnodes:
             self.model.set_status(vnode.name, READY)
+        self.write_etc()
         return [self.model.vnode(v.name) for v in vnodes]
+
+    def write_etc(self) -> None:
+        """Every pnode's /etc/hosts (and resolv.conf) for its vnodes, as the vnodes are now."""
+        hosts = self.etc_hosts or hosts_text(self.model.vnodes.values())
+        self.pool.apply({p: [op.to_wire() for op in etc_plan(self.paths[p], hosts)] for p in self.pool.sessions})
+
+    def set_etc_hosts(self, data: Sequence[Sequence[str]] | None) -> None:
+        """Distem's ``set_global_etchosts``: ``[[host, ip], ...]`` in every vnode's /etc/hosts; None: every
+        vnode's name and addresses, kept current as vnodes come and go."""
+        if data is not None:
+            data = parse_pairs("set_global_etchosts", data, "[host, ip]")
+            for host, ip in data:
+                if not host or any(c.isspace() for c in host):
+                    raise ValidationError("set_global_etchosts host", host, "expected a host name")
+                parse_address("set_global_etchosts", ip)
+        self.etc_hosts = None if data is None else given_hosts_text(data)
+        self.write_etc()
+
+    def set_arp_tables(self, data: Sequence[Sequence[str]] | None = None, arp_file: str | None = None) -> int:
+        """Distem's ``set_global_arptable``: every running vnode's ARP table filled, for good (permanent
+        entries), with its peers on each vnetwork, or with ``data`` ``[[ip, mac], ...]`` (or ``arp_file``'s
+        "ip mac" lines) where the address is on one of its vnetworks. The number of entries written."""
+        given = None
+        if arp_file is not None:
+            try:
+                with open(arp_file) as f:
+                    data = [line.split()[:2] for line in f if line.strip() and not line.startswith("#")]
+            except OSError as exc:
+                raise ValidationError("arp_file", arp_file, f"cannot be read: {exc.strerror}") from None
+        if data is not None:
+            given = [(parse_address("set_global_arptable", ip), parse_mac("set_global_arptable", mac))
+                     for ip, mac in parse_pairs("set_global_arptable", data, "[ip, mac]")]
+        plans: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        count = 0
+        for name in self.running():
+            for op in neighbour_ops(self.model.vnode(name), self.model.vnodes, given):
+                plans[self.model.vnode(name).host].append(op.to_wire())
+                count += len(op.entries)
+        self.pool.apply(dict(plans), "Filling ARP tables")
+        return count
 
     def realize(self, names: list[str]) -> None:
         """Make the provisional vnodes among ``names`` on the pnodes they are on now: all or none."""
@@ -99,8 +146,12 @@ class VNodes:
             groups[vnode.host].append(vnode)
         self.images.install({v.filesystem.image for v in vnodes}, list(groups))
         shas = {v.filesystem.image: self.images.sha(v.filesystem.image) for v in vnodes}
+        if self.keys is None:
+            self.keys = platform_keys(self.model.platform_id)
+        trusted = [k.public for k in [self.keys.user if self.keys else None,
+                                      *(v.ssh_key for v in self.model.vnodes.values())] if k and k.public]
         plans = {pnode: [op.to_wire() for op in vnodes_plan(self.paths[pnode], group, self.model.vnetworks, shas,
-                                                          self.model.pnodes[pnode])]
+                                                          self.model.pnodes[pnode], self.keys, trusted)]
                  for pnode, group in groups.items()}
         try:
             self.pool.apply(plans, "Creating vnodes")
@@ -132,6 +183,7 @@ class VNodes:
                                     for p, group in groups.items()}, "Removing vnodes", len(names))
         for name in names:
             self.model.remove_vnode(name)
+        self.write_etc()
         self.routes.forget(names)
         self.routes.sync()  # the others drop their routes through removed gateways
         self.matrix.forget(names)  # the others stop delaying them
@@ -169,8 +221,9 @@ class VNodes:
                                                           for f in failed),
                              errno=first.errno, target=first.target)
 
-    def execute(self, names: list[str], command: Argv, timeout: float | None = None) -> dict[str, tuple[int, str, str]]:
-        """Each vnode's (status, stdout, stderr), in the order of ``names``."""
+    def execute(self, names: list[str], command: Argv,
+                timeout: float | None = None) -> dict[str, tuple[int, str, str, bool]]:
+        """Each vnode's (status, stdout, stderr, killed at the timeout), in the order of ``names``."""
         for name in names:
             if self.model.vnode(name) and self.model.status[name] != RUNNING:
                 raise ValidationError("vnode", name, f"it is {self.model.status[name]}; start it first")

@@ -144,7 +144,7 @@ class FakeSession:
         return self._lifecycle("unfreeze", names, "RUNNING")
 
     def _execute(self, names: list[str], argv: list[str], timeout: float | None = None) -> dict[str, Any]:
-        return self._each("execute", names, lambda name: (0, "", ""))
+        return self._each("execute", names, lambda name: (0, "", "", False))
 
     def _usage(self, paths: dict[str, str]) -> dict[str, dict[str, int]]:
         return {name: {} for name in paths}
