@@ -45,6 +45,9 @@ OPS: dict[str, tuple[str, ...]] = {
     "route_replace": ("vnode", "destination", "via", "device"),
     "route_delete": ("vnode", "destination"),
     "neighbours_set": ("vnode", "device", "entries"),
+    # a running vnode's interfaces, live
+    "veth_attach": ("vnode", "name", "alias", "bridge", "iface", "mac", "address", "broadcast", "mtu"),
+    "link_remove": ("device", "alias"),
 }
 ENVELOPE = ("op", "owner")  # what every operation carries besides its fields
 # What an agent says of one failed operation (a batch's, or one vnode's in start, stop, execute...).

@@ -21,6 +21,7 @@ vmem_remove vmem_info vfilesystem_update vfilesystem_info vroute_create vroute_c
 run_alevin vnodes_to_dot event_trace_add event_trace_string_add event_trace_file_add event_random_add
 event_manager_start event_manager_stop pnodes_launch_probes pnodes_get_probes_data pnodes_stop_probes
 pnodes_restart_probes pnodes_delete_probes vplatform_info vplatform_create set_global_etchosts set_global_arptable
+viface_create viface_remove vfilesystem_image vnodes_update
 """.split()
 
 

@@ -258,3 +258,14 @@ class Applier:
 
     def neighbours_set(self, owner: str, vnode: str, device: str, entries: list[list[str]]) -> None:
         self.routing.set_neighbours(vnode, device, entries)
+
+    # -- a running vnode's interfaces --------------------------------------------------
+    def veth_attach(self, owner: str, vnode: str, name: str, alias: str, bridge: str, iface: str, mac: str,
+                    address: str, broadcast: str, mtu: int) -> None:
+        self._record("link", name, owner, alias=alias)
+        self.routing.attach_veth(self.ipr, vnode, name, alias, bridge, iface, mac, address, broadcast, mtu)
+
+    def link_remove(self, owner: str, device: str, alias: str) -> None:
+        links.link_delete(self.ipr, device, alias, unaliased=True)
+        if self.journal.has("link", device):
+            self.journal.remove({"kind": "link", "id": device})

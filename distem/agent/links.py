@@ -38,10 +38,11 @@ def bridge_create(ipr: IPRoute, name: str, alias: str, mtu: int = 1500) -> None:
         pass  # a kernel without IPv6
 
 
-def link_delete(ipr: IPRoute, name: str, alias: str) -> bool:
-    """Delete ``name`` if it exists and carries our alias; never a link someone else made."""
+def link_delete(ipr: IPRoute, name: str, alias: str, unaliased: bool = False) -> bool:
+    """Delete ``name`` if it exists and carries our alias (``unaliased``: or no alias at all, as the
+    veths LXC makes under names we give); never a link someone else made."""
     index = _index(ipr, name)
-    if index is None or alias_of(ipr, name) != alias:
+    if index is None or alias_of(ipr, name) not in ((alias, None) if unaliased else (alias,)):
         return False
     try:
         ipr.link("del", index=index)

@@ -93,6 +93,23 @@ class VnodeRouting:
         for address, mac in entries:
             ipr.neigh("replace", dst=address, lladdr=mac, ifindex=found[0], state=NUD_PERMANENT)
 
+    def attach_veth(self, host: IPRoute, vnode: str, name: str, alias: str, bridge: str, iface: str, mac: str,
+                    address: str, broadcast: str, mtu: int) -> None:
+        """A veth ``name`` on ``bridge`` whose peer is born in the vnode's namespace as ``iface``, set up there
+        as LXC sets up the interfaces it makes at a start."""
+        fd = os.open(f"/proc/{self._init_pid(vnode)}/ns/net", os.O_RDONLY)
+        try:
+            host.link("add", ifname=name, kind="veth", mtu=mtu, peer={"ifname": iface, "net_ns_fd": fd, "mtu": mtu})
+        finally:
+            os.close(fd)
+        (index,), (master,) = host.link_lookup(ifname=name), host.link_lookup(ifname=bridge)
+        host.link("set", index=index, master=master, ifalias=alias, state="up")
+        ipr = self._ipr(vnode)
+        (inside,) = ipr.link_lookup(ifname=iface)
+        ipr.link("set", index=inside, address=mac, state="up")
+        ip, prefix = address.split("/")
+        ipr.addr("add", index=inside, address=ip, prefixlen=int(prefix), broadcast=broadcast)
+
     def close(self) -> None:
         for ipr in self._open.values():
             ipr.close()

@@ -14,6 +14,7 @@ Operations come from the fixed table ``Agent.handlers``; nothing is evaluated.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import subprocess
@@ -66,7 +67,8 @@ class Agent:
             "freeze": self.freeze, "unfreeze": self.unfreeze, "state": self.state,
             "execute": self.execute, "wait_listening": self.wait_listening, "fping": self.fping,
             "netns_run": self.netns_run, "netns_spawn": self.netns_spawn, "process_end": self.process_end,
-            "block_devices": self.block_devices, "usage": self.usage,
+            "block_devices": self.block_devices, "usage": self.usage, "rootfs_archive": self.rootfs_archive,
+            "file_read": self.file_read, "file_remove": self.file_remove,
             "images_missing": lambda progress, images: images_missing(images),
             "image_receive": lambda progress, target, data: receive_image(target, data),
             "clock": lambda progress: time.time(),
@@ -270,6 +272,30 @@ class Agent:
         del self.spawned[pid]
         self.journal.remove({"kind": "process", "id": str(pid)})
         return proc.returncode, out, err
+
+    def rootfs_archive(self, progress: Progress, name: str, root: str) -> dict[str, Any]:
+        """A gzipped tarball of vnode ``name``'s root filesystem, as the vnode sees it when it runs (else
+        ``root``, its tree on this pnode), in the platform's directory: its path and size."""
+        pid = containers.state(name, self.lxcpath)["pid"]
+        path = os.path.join(self.root, f"rootfs-{name}-{os.getpid()}-{time.monotonic_ns()}.tar.gz")
+        proc = subprocess.run(["tar", "czf", path, "--one-file-system", "--numeric-owner", "-C",
+                               f"/proc/{pid}/root" if pid else root, "."], capture_output=True, text=True)
+        if proc.returncode not in (0, 1):  # 1: a file changed while it was read (a running vnode)
+            raise OSError(errno.EIO, f"tar of {name}'s filesystem failed: {proc.stderr.strip()[-300:]}")
+        return {"path": path, "size": os.path.getsize(path)}
+
+    def file_read(self, progress: Progress, path: str, offset: int, size: int) -> bytes:
+        """Part of a file this agent made in the platform's directory (a tarball on its way to the controller)."""
+        if os.path.dirname(os.path.abspath(path)) != self.root:
+            raise PermissionError(f"{path} is not in this platform's directory")
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(size)
+
+    def file_remove(self, progress: Progress, path: str) -> None:
+        if os.path.dirname(os.path.abspath(path)) != self.root:
+            raise PermissionError(f"{path} is not in this platform's directory")
+        os.unlink(path)
 
     def close(self) -> dict[str, object]:
         self.timeline.stop()  # nothing fires once the platform is being removed

@@ -78,6 +78,9 @@ class VIface:
     default: bool = False
     output: LinkLimits | None = None  # traffic leaving the vnode
     input: LinkLimits | None = None  # traffic entering the vnode
+    # Its number in the vnode, given when it is made and never reused: the host-side names (veth, ifb)
+    # and the matrix's tables follow it, so they stay when another interface is removed.
+    slot: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,7 +16,7 @@ from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from typing import Any
 
 from ..errors import AlreadyExistsError, NotFoundError, ValidationError
-from .descriptions import VNodeRequest
+from .descriptions import IfaceRequest, VNodeRequest
 from .entities import INIT, NetworkType, PNode, VIface, VNetwork, VNode
 from .resources import VCpu, describe_cgroups
 from .names import check_cgroup_parent, check_name, check_platform_id, mac_address
@@ -130,19 +130,7 @@ class PlatformModel:
     def _add_vnode(self, req: VNodeRequest) -> VNode:
         host = self._choose_pnode(req)
         taken: dict[str, set[IPv4Address]] = {}
-        ifaces = []
-        for ireq in req.ifaces:
-            vnet = self._vnetwork_for(req.name, ireq.name, ireq.vnetwork, ireq.address)
-            used = taken.setdefault(vnet.name, self.used_addresses(vnet.name))
-            address = ireq.address or self._allocate(vnet, used)
-            if ireq.address is not None:
-                self._check_address(req.name, ireq.name, vnet, ireq.address, used)
-            used.add(address.ip)
-            ifaces.append(VIface(
-                name=ireq.name, vnetwork=vnet.name, address=address, default=ireq.default,
-                output=ireq.output, input=ireq.input,
-                mac=ireq.mac or mac_address(self.platform_id, req.name, ireq.name),
-            ))
+        ifaces = [self._new_iface(req.name, ireq, slot, taken) for slot, ireq in enumerate(req.ifaces)]
         pnode = self.pnodes[host]
         provisional = req.host is None and len(self.pnodes) > 1
         vcpu = req.vcpu.on(f"{req.name}.vcpu", pnode.max_mhz, host) if req.vcpu else None
@@ -158,6 +146,37 @@ class PlatformModel:
         if provisional:
             self.provisional.add(vnode.name)
         return vnode
+
+    def _new_iface(self, vnode: str, ireq: IfaceRequest, slot: int, taken: dict[str, set[IPv4Address]]) -> VIface:
+        """An interface of ``vnode``: its vnetwork, its address (given and checked, or the first free;
+        ``taken``: the addresses of each vnetwork, those given out in this call included)."""
+        vnet = self._vnetwork_for(vnode, ireq.name, ireq.vnetwork, ireq.address)
+        used = taken.setdefault(vnet.name, self.used_addresses(vnet.name))
+        address = ireq.address or self._allocate(vnet, used)
+        if ireq.address is not None:
+            self._check_address(vnode, ireq.name, vnet, ireq.address, used)
+        used.add(address.ip)
+        return VIface(name=ireq.name, vnetwork=vnet.name, address=address, default=ireq.default, output=ireq.output,
+                      input=ireq.input, mac=ireq.mac or mac_address(self.platform_id, vnode, ireq.name), slot=slot)
+
+    def add_viface(self, vnode: str, ireq: IfaceRequest) -> VNode:
+        """One more interface on a vnode that exists (Distem's ``viface_create``); the vnode as it is now."""
+        node = self.vnode(vnode)
+        if any(i.name == ireq.name for i in node.ifaces):
+            raise AlreadyExistsError("viface", f"{vnode}/{ireq.name}")
+        slot = max((i.slot for i in node.ifaces), default=-1) + 1
+        node = self.vnodes[vnode] = replace(node, ifaces=node.ifaces + (self._new_iface(vnode, ireq, slot, {}),))
+        self._refresh_vroutes()
+        return node
+
+    def remove_viface(self, vnode: str, iface: str) -> VNode:
+        """Distem's ``viface_remove``: the vnode without that interface; routes through it go."""
+        node = self.vnode(vnode)
+        node.iface(iface)  # NotFoundError naming the interfaces it has
+        node = self.vnodes[vnode] = replace(node, ifaces=tuple(i for i in node.ifaces if i.name != iface))
+        self.unplugged = self.unplugged - {(vnode, iface)}
+        self._refresh_vroutes()
+        return node
 
     def cores_for(self, host: str, vcpu: VCpu, vnode: str, provisional: bool) -> tuple[int, ...]:
         """The cores ``vnode`` is pinned to on ``host``; none yet for a provisional vnode, whose pnode

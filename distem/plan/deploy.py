@@ -12,13 +12,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from posixpath import join
 
-from ..model.entities import PNode, SSHKeys, VNetwork, VNode
+from ..model.entities import PNode, SSHKeys, VIface, VNetwork, VNode
 from ..wire import vnetwork_owner, vnode_owner
-from ..model.names import bridge_name, cgroup_root, link_alias, veth_name, vnode_cgroup, vxlan_name, vxlan_vni
+from ..model.names import (bridge_name, cgroup_root, ifb_name, link_alias, veth_name, vnode_cgroup, vxlan_name,
+                           vxlan_vni)
 from ..model.units import parse_size
 from .cgroups import lxc_lines
 from .ops import (BridgeCreate, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
-                  MakeDir, Op, OverlayMount, Plan, TreeCopy, Uplink, VxlanCreate)
+                  LinkRemove, MakeDir, Op, OverlayMount, Plan, TreeCopy, Uplink, VethAttach, VxlanCreate)
+from .shaping import delay_line_ops
 from .paths import PnodePaths
 
 PLATFORM_OWNER = "platform"
@@ -179,7 +181,7 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
         lines += [
             f"lxc.net.{i}.type = veth",
             f"lxc.net.{i}.link = {bridge_name(platform_id, vnet.bridge_index)}",
-            f"lxc.net.{i}.veth.pair = {veth_name(platform_id, vnode.index, i)}",
+            f"lxc.net.{i}.veth.pair = {veth_name(platform_id, vnode.index, iface.slot)}",
             f"lxc.net.{i}.name = {iface.name}",
             f"lxc.net.{i}.hwaddr = {iface.mac}",
             f"lxc.net.{i}.flags = up",
@@ -256,3 +258,24 @@ def container_define(paths: PnodePaths, vnode: VNode, vnetworks: Mapping[str, VN
     return ContainerDefine(owner=vnode_owner(vnode.name), name=vnode.name, lxcpath=paths.lxcpath,
                            config=lxc_config(paths, rootfs_spec(paths, vnode, sha, pnode.btrfs), vnode, vnetworks,
                                              pnode))
+
+
+def iface_attach(platform_id: str, vnode: VNode, iface: VIface, vnet: VNetwork) -> VethAttach:
+    """A new interface in a running vnode, made as LXC makes those of its config at a start."""
+    return VethAttach(owner=vnode_owner(vnode.name), vnode=vnode.name,
+                      name=veth_name(platform_id, vnode.index, iface.slot), alias=link_alias(platform_id),
+                      bridge=bridge_name(platform_id, vnet.bridge_index), iface=iface.name, mac=iface.mac,
+                      address=iface.address.with_prefixlen, broadcast=str(vnet.cidr.broadcast_address),
+                      mtu=vnet.mtu or 1500)
+
+
+def iface_detach(platform_id: str, vnode: VNode, iface: VIface, userspace: bool) -> list[Op]:
+    """An interface gone from a running vnode: its delay-line rules (``userspace``), its veth (its peer goes
+    with it) and its ifb."""
+    owner, alias = vnode_owner(vnode.name), link_alias(platform_id)
+    veth = veth_name(platform_id, vnode.index, iface.slot)
+    ops: list[Op] = []
+    if userspace:
+        ops += [op for way in ("input", "output") for op in delay_line_ops(platform_id, owner, veth, way, None)]
+    return ops + [LinkRemove(owner=owner, device=veth, alias=alias),
+                  LinkRemove(owner=owner, device=ifb_name(platform_id, vnode.index, iface.slot), alias=alias)]

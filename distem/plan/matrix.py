@@ -46,7 +46,7 @@ class DeviceMatrix:
 
 def destinations(vnodes: Mapping[str, VNode], cells: Mapping[tuple[str, str], int],
                  sources: Iterable[str] | None = None) -> dict[tuple[str, int], dict[str, int]]:
-    """(source vnode, interface index) -> {destination address: delay_us}, for the non-zero cells;
+    """(source vnode, interface slot) -> {destination address: delay_us}, for the non-zero cells;
     of ``sources`` only, when given: one look-up per vnode each, not a pass over every cell."""
     out: dict[tuple[str, int], dict[str, int]] = {}
     if sources is None:
@@ -58,9 +58,8 @@ def destinations(vnodes: Mapping[str, VNode], cells: Mapping[tuple[str, str], in
         source, target = vnodes.get(src), vnodes.get(dst)
         if not us or source is None or target is None or not source.ifaces or not target.ifaces:
             continue
-        shared = [(i, t.address.ip) for i, s in enumerate(source.ifaces) for t in target.ifaces
-                  if s.vnetwork == t.vnetwork]
-        index, address = shared[0] if shared else (0, target.ifaces[0].address.ip)
+        shared = [(s.slot, t.address.ip) for s in source.ifaces for t in target.ifaces if s.vnetwork == t.vnetwork]
+        index, address = shared[0] if shared else (source.ifaces[0].slot, target.ifaces[0].address.ip)
         out.setdefault((src, index), {})[str(address)] = us
     return out
 
@@ -136,9 +135,9 @@ def vnode_matrix_ops(platform_id: str, vnode: VNode, backend: Backend, applied: 
     owner = vnode_owner(vnode.name)
     ops: list[Op] = []
     states = {}
-    for i, iface in enumerate(vnode.ifaces):
-        key = (vnode.name, i)
-        ifb, veth = ifb_name(platform_id, vnode.index, i), veth_name(platform_id, vnode.index, i)
+    for iface in vnode.ifaces:
+        key = (vnode.name, iface.slot)
+        ifb, veth = ifb_name(platform_id, vnode.index, iface.slot), veth_name(platform_id, vnode.index, iface.slot)
         if backend == "userspace":
             table = dict(tables.get(key, {}))
             if applied.get(key, DeviceMatrix()).delays != table:

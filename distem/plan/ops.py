@@ -490,3 +490,41 @@ class NeighboursSet(Op):
     def describe(self) -> str:
         return "\n".join(_sh("ip", "neigh", "replace", ip, "lladdr", mac, "dev", self.device, "nud", "permanent")
                          for ip, mac in self.entries)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VethAttach(Op):
+    """A new interface in a running vnode: a veth ``name`` on ``bridge``, its peer ``iface`` in the vnode's
+    namespace with its MAC, address and MTU, both up (what LXC does at a start)."""
+
+    kind: ClassVar[str] = "veth_attach"
+    vnode: str
+    name: str
+    alias: str
+    bridge: str
+    iface: str
+    mac: str
+    address: str  # with its prefix length
+    broadcast: str
+    mtu: int
+
+    def describe(self) -> str:
+        pid = f"$(lxc-info -n {self.vnode} -pH)"
+        inside = f"nsenter -t {pid} -n"
+        return "\n".join([
+            f"ip link add {self.name} mtu {self.mtu} type veth peer name {self.iface} netns {pid}",
+            _sh("ip", "link", "set", self.name, "master", self.bridge, "alias", self.alias, "up"),
+            f"{inside} ip link set {self.iface} address {self.mac} mtu {self.mtu} up",
+            f"{inside} ip addr add {self.address} broadcast {self.broadcast} dev {self.iface}"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LinkRemove(Op):
+    """Delete a link of the platform (by its alias, or no alias: a veth LXC made under our name) and forget it."""
+
+    kind: ClassVar[str] = "link_remove"
+    device: str
+    alias: str
+
+    def describe(self) -> str:
+        return f"ip link del {shlex.quote(self.device)} 2>/dev/null || true"

@@ -96,9 +96,10 @@ def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool 
     it from (``partition_ops``); ``unplugged``: its interfaces whose link is down."""
     owner = vnode_owner(vnode.name)
     ops: list[Op] = partition_ops(platform_id, vnode, drops) if drops else []
-    ops += [LinkState(owner=owner, device=veth_name(platform_id, vnode.index, i), up=False)
-            for i, iface in enumerate(vnode.ifaces) if iface.name in unplugged]
-    for i, iface in enumerate(vnode.ifaces):
+    ops += [LinkState(owner=owner, device=veth_name(platform_id, vnode.index, iface.slot), up=False)
+            for iface in vnode.ifaces if iface.name in unplugged]
+    for iface in vnode.ifaces:
+        i = iface.slot
         veth = veth_name(platform_id, vnode.index, i)
         if backend == "userspace":  # rules outlive the veths: cleared even on fresh ones (a no-op without one)
             ops += delay_line_ops(platform_id, owner, veth, "input", iface.input)
@@ -122,22 +123,22 @@ def vnode_shaping(platform_id: str, vnode: VNode, backend: Backend, fresh: bool 
 
 def partition_ops(platform_id: str, vnode: VNode, drops: tuple[str, ...]) -> list[Op]:
     """On every interface of ``vnode``: drop what it sends to ``drops`` (empty: heal)."""
-    return [PartitionSet(owner=vnode_owner(vnode.name), device=veth_name(platform_id, vnode.index, i),
+    return [PartitionSet(owner=vnode_owner(vnode.name), device=veth_name(platform_id, vnode.index, iface.slot),
                          sink=sink_name(platform_id), alias=link_alias(platform_id), addresses=drops)
-            for i in range(len(vnode.ifaces))]
+            for iface in vnode.ifaces]
 
 
-def direction_update(platform_id: str, vnode: VNode, index: int, direction: str, old: LinkLimits | None,
+def direction_update(platform_id: str, vnode: VNode, slot: int, direction: str, old: LinkLimits | None,
                      new: LinkLimits | None, backend: Backend, table: Mapping[str, int]) -> list[Op] | None:
-    """The few operations that take one direction of interface ``index`` from ``old`` to ``new``
+    """The few operations that take one direction of interface ``slot`` from ``old`` to ``new``
     limits when its tc tree stays (a live change, an event); None when the whole shaping is needed:
     a tree appears or goes, or (netem) the latency matrix's leaves on output must follow. ``table``:
     the matrix's delays from this interface (the userspace delay line gets them with its output)."""
     if not old or not new or (backend == "netem" and direction == "output" and table):
         return None
     owner = vnode_owner(vnode.name)
-    veth = veth_name(platform_id, vnode.index, index)
-    device = veth if direction == "input" else ifb_name(platform_id, vnode.index, index)
+    veth = veth_name(platform_id, vnode.index, slot)
+    device = veth if direction == "input" else ifb_name(platform_id, vnode.index, slot)
     if backend == "netem":
         return direction_ops(owner, device, new, backend)  # htb and netem replaced in place
     ops = delay_line_ops(platform_id, owner, veth, direction, new, table if direction == "output" else None)

@@ -143,11 +143,11 @@ def describe_limits(limits: LinkLimits | None) -> str:
 def vifaces_frame(model: PlatformModel, backends: dict[str, str]) -> pd.DataFrame:
     rows = []
     for v in model.vnodes.values():
-        for i, iface in enumerate(v.ifaces):
+        for iface in v.ifaces:
             vnet = model.vnetworks[iface.vnetwork]
             rows.append({"vnode": v.name, "iface": iface.name, "vnetwork": iface.vnetwork,
                          "address": str(iface.address), "mac": iface.mac,
-                         "host_ifname": veth_name(model.platform_id, v.index, i),
+                         "host_ifname": veth_name(model.platform_id, v.index, iface.slot),
                          "bridge": bridge_name(model.platform_id, vnet.bridge_index),
                          "output": describe_limits(iface.output), "input": describe_limits(iface.input),
                          "backend": backends.get(v.host)})

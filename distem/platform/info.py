@@ -45,7 +45,7 @@ def viface_info(model: PlatformModel, vnode: str, iface: str) -> dict[str, Any]:
     viface = node.iface(iface)
     return {"name": viface.name, "vnode": vnode, "vnetwork": viface.vnetwork,
             "address": str(viface.address), "macaddress": viface.mac, "default": viface.default,
-            "host_ifname": veth_name(model.platform_id, node.index, node.ifaces.index(viface))}
+            "host_ifname": veth_name(model.platform_id, node.index, viface.slot)}
 
 
 def vinput_info(model: PlatformModel, vnode: str, iface: str) -> dict[str, Any]:

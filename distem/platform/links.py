@@ -46,21 +46,21 @@ class Links:
         self.check(updated)
         self.model.update_vnode(updated)
         if self.model.status[vnode] in (RUNNING, FROZEN):  # else applied at the next start
-            ops = self._update(updated, node.ifaces.index(old), old, new)
+            ops = self._update(updated, old.slot, old, new)
             try:
                 self.pool.call(node.host, "apply", ops=ops if ops is not None else self.shaping([vnode])[vnode])
             except AgentError:
                 self.model.update_vnode(node)
                 raise
 
-    def _update(self, vnode: VNode, index: int, old: VIface, new: VIface) -> Wire | None:
+    def _update(self, vnode: VNode, slot: int, old: VIface, new: VIface) -> Wire | None:
         """Only what changed on one interface, when its trees stay (None: the vnode's whole shaping)."""
-        table = self.matrix.applied.get((vnode.name, index), DeviceMatrix()).delays
+        table = self.matrix.applied.get((vnode.name, slot), DeviceMatrix()).delays
         ops: list[Op] = []
         for direction in ("input", "output"):
             before, after = getattr(old, direction), getattr(new, direction)
             if before != after:
-                change = direction_update(self.model.platform_id, vnode, index, direction, before, after,
+                change = direction_update(self.model.platform_id, vnode, slot, direction, before, after,
                                           self.pool.backend(vnode.host), table)
                 if change is None:
                     return None
@@ -75,8 +75,8 @@ class Links:
         self.model.set_link(vnode, iface, up)
         node = self.model.vnode(vnode)
         if self.model.status[vnode] in (RUNNING, FROZEN) and before != self.model.unplugged:
-            index = [i.name for i in node.ifaces].index(iface)
-            op = LinkState(owner=vnode_owner(vnode), device=veth_name(self.model.platform_id, node.index, index), up=up)
+            op = LinkState(owner=vnode_owner(vnode), device=veth_name(self.model.platform_id, node.index,
+                                                                     node.iface(iface).slot), up=up)
             try:
                 self.pool.call(node.host, "apply", ops=[op.to_wire()])
             except AgentError:

@@ -81,8 +81,18 @@ class Matrix:
         """These cells (0 clears one) on the running vnodes they come from; then the model says so.
         Only the sources of cells that change are planned: an event engine sends one cell at a time."""
         changed = {pair: us for pair, us in cells.items() if self.model.latencies.get(pair, 0) != us}
-        sources = {src for src, _ in changed}
-        tables = destinations(self.model.vnodes, ChainMap(changed, self.model.latencies), sources)
+        self._send({src for src, _ in changed}, ChainMap(changed, self.model.latencies))
+        self.model.update_latencies(changed)
+
+    def refresh(self, vnode: str) -> None:
+        """The matrix again from every vnode whose cells involve ``vnode``: its interfaces changed, so the
+        addresses its cells go to and come from did."""
+        self.applied = {key: state for key, state in self.applied.items()
+                        if key[0] != vnode or key[1] in {i.slot for i in self.model.vnode(vnode).ifaces}}
+        self._send({src for src, dst in self.model.latencies if vnode in (src, dst)}, self.model.latencies)
+
+    def _send(self, sources: set[str], cells: Mapping[tuple[str, str], int]) -> None:
+        tables = destinations(self.model.vnodes, cells, sources)
         calls: dict[str, list[dict[str, Any]]] = {}
         applied: dict[tuple[str, int], DeviceMatrix] = {}
         for name, status in self.model.status.items():  # not sources: each batch in the vnodes' order
@@ -92,7 +102,6 @@ class Matrix:
                     calls.setdefault(self.model.vnode(name).host, []).extend(op.to_wire() for op in ops)
                     applied.update(states)
         self.pool.apply(calls, "Applying latencies")
-        self.model.update_latencies(changed)
         self.applied.update(applied)
 
     def _ops(self, vnode: VNode, tables: Tables, fresh: bool, limits_changed: bool,
@@ -103,8 +112,8 @@ class Matrix:
     def with_shaping(self, vnode: VNode, tables: Tables, fresh: bool, carrying: frozenset[int]) -> list[Op]:
         """The matrix's part of ``vnode``'s shaping (after plan/shaping.py's trees), recorded as applied."""
         if self.pool.backend(vnode.host) == "userspace":  # the delay line got the whole table with the interface
-            self.applied.update({(vnode.name, i): DeviceMatrix(delays=dict(tables.get((vnode.name, i), {})))
-                                 for i in range(len(vnode.ifaces))})
+            self.applied.update({(vnode.name, i.slot): DeviceMatrix(delays=dict(tables.get((vnode.name, i.slot), {})))
+                                 for i in vnode.ifaces})
             return []
         if not carrying and not any(key[0] == vnode.name for key in self.applied):
             return []

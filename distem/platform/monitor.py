@@ -178,9 +178,9 @@ class Monitor:
     def _learn_devices(self) -> None:
         pid = self.model.platform_id
         for vnode in self.model.vnodes.values():
-            for i, iface in enumerate(vnode.ifaces):
-                self.devices[veth_name(pid, vnode.index, i)] = (vnode.name, iface.name, "veth")
-                self.devices[ifb_name(pid, vnode.index, i)] = (vnode.name, iface.name, "ifb")
+            for iface in vnode.ifaces:
+                self.devices[veth_name(pid, vnode.index, iface.slot)] = (vnode.name, iface.name, "veth")
+                self.devices[ifb_name(pid, vnode.index, iface.slot)] = (vnode.name, iface.name, "ifb")
 
     # -- fetching --------------------------------------------------------------------------
     def fetch(self, name: str = PLATFORM) -> None:

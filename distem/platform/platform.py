@@ -516,6 +516,42 @@ class Platform:
         """
         return [self.vnode_info(n) for n in self.model.vnodes]
 
+    def viface_create(self, vnode: str, name: str, desc: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Distem's: one more interface on a vnode that exists, running or not (``desc``: a viface's keys,
+        ``vnetwork``, ``address``, ``macaddress``, ``input``, ``output``). A running vnode gets it at once,
+        with its limits, the latency matrix's cells, routes and names; every vnode's /etc/hosts follows.
+
+        Example::
+
+            p.viface_create("node1", "if1", {"vnetwork": "backbone", "output": {"bandwidth": {"rate": "1gbps"}}})
+        """
+        self._check_open()
+        self._vnodes.add_iface(vnode, name, desc)
+        return self.viface_info(vnode, name)
+
+    def viface_remove(self, vnode: str, name: str) -> None:
+        """Distem's: take an interface away (live when the vnode runs); routes through it and names go too.
+
+        Example::
+
+            p.viface_remove("node1", "if1")
+        """
+        self._check_open()
+        self._vnodes.remove_iface(vnode, name)
+
+    def vfilesystem_image(self, vnode: str, target: str | os.PathLike[str]) -> str:
+        """Distem's: the vnode's root filesystem as a gzipped tarball at ``target`` (on this machine), usable
+        as an image for other vnodes; its path. An overlay vnode (the default) must run.
+
+        Example::
+
+            p.vnode_execute("node1", "apt-get install -y iperf3")     # (a Debian vnode)
+            img = p.vfilesystem_image("node1", "node1-with-iperf3.tar.gz")
+        """
+        self._check_open(changes=False)
+        self._vnodes.archive(vnode, target)
+        return os.fspath(target)
+
     def viface_info(self, vnode: str, iface: str) -> dict[str, Any]:
         """One interface as Distem describes it: vnetwork, address, macaddress, input, output.
 
@@ -730,6 +766,17 @@ class Platform:
         self._check_open()
         self._resources.vnode_update(vnode, desc)
         return self.vnode_info(vnode)
+
+    def vnodes_update(self, names: Sequence[str], desc: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Distem's: ``vnode_update`` on each of ``names`` in turn (each checked before it changes).
+
+        Example::
+
+            p.vnodes_update(["node1", "node2"], {"vcpu": {"corenb": 1, "val": 0.5, "unit": "ratio"}})
+        """
+        for name in names:
+            self.model.vnode(name)
+        return [self.vnode_update(name, desc) for name in names]
 
     def vcpu_create(self, vnode: str, val: float, unit: str = "mhz", corenb: int = 1,
                     exclusive: bool = False) -> dict[str, Any]:

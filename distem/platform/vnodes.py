@@ -7,13 +7,14 @@ import logging
 import os
 from collections import defaultdict
 from dataclasses import replace
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import AgentError, ValidationError
 from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, SSHKeys, VNode, VNodeRequest
-from ..model.descriptions import parse_address, parse_mac, parse_pairs
+from ..model.descriptions import parse_address, parse_iface, parse_mac, parse_pairs
 from ..plan import PnodePaths, vnodes_plan
+from ..plan.deploy import container_define, iface_attach, iface_detach, writable_root
 from ..plan.neighbours import etc_plan, given_hosts_text, hosts_text, neighbour_ops
 from ..wire import vnode_owner
 from .builders import Argv
@@ -81,6 +82,75 @@ class VNodes:
             self.model.set_status(vnode.name, READY)
         self.write_etc()
         return [self.model.vnode(v.name) for v in vnodes]
+
+    # -- interfaces, live ----------------------------------------------------------------
+    def add_iface(self, vnode: str, name: str, desc: Mapping[str, Any] | None = None) -> None:
+        """Distem's ``viface_create``: one more interface, in the vnode's config for its next starts and,
+        when it runs, in it now (a veth on its vnetwork's bridge, its limits, the matrix, routes, names)."""
+        request = parse_iface(f"{vnode}.vifaces[{name}]", {**(desc or {}), "name": name})
+        after = self.model.add_viface(vnode, request)
+        iface = after.iface(name)
+        try:
+            self.links.check(after)
+            ops = self._redefined(after)
+            if ops and self.model.status[vnode] in (RUNNING, FROZEN):
+                ops.append(iface_attach(self.model.platform_id, after, iface, self.model.vnetworks[iface.vnetwork])
+                           .to_wire())
+                ops += self.links.shaping([vnode]).get(vnode, [])
+            if ops:
+                self.pool.call(after.host, "apply", ops=ops)
+        except (ValidationError, AgentError):
+            self.model.remove_viface(vnode, name)
+            raise
+        self._follow(vnode)
+
+    def remove_iface(self, vnode: str, name: str) -> None:
+        """Distem's ``viface_remove``: out of the vnode's config and, when it runs, out of it now."""
+        iface = self.model.vnode(vnode).iface(name)
+        after = self.model.remove_viface(vnode, name)
+        ops = self._redefined(after)
+        if ops and self.model.status[vnode] in (RUNNING, FROZEN):
+            ops += [op.to_wire() for op in iface_detach(self.model.platform_id, after, iface,
+                                                        self.pool.backend(after.host) == "userspace")]
+        if ops:
+            self.pool.call(after.host, "apply", ops=ops)
+        self._follow(vnode)
+
+    def archive(self, name: str, target: str | os.PathLike[str]) -> int:
+        """Distem's ``vfilesystem_image``: the vnode's root filesystem as a gzipped tarball at ``target`` (on
+        this machine), usable as an image; its size in bytes. An overlay vnode (the default filesystem) is
+        archived as it sees itself, so it must run; the others from their tree on the pnode."""
+        vnode = self.model.vnode(name)
+        if name in self.model.provisional:
+            raise ValidationError("vnode", name, "it is not made on a pnode yet; start it first")
+        running = self.model.status[name] in (RUNNING, FROZEN)
+        if vnode.filesystem.mode == "overlay" and not running:
+            raise ValidationError("vnode", name, "an overlay filesystem is put together when the vnode runs; start it")
+        pnode = self.model.pnodes[vnode.host]
+        root = writable_root(self.paths[pnode.name], vnode, self.images.sha(vnode.filesystem.image), pnode.btrfs)
+        made = self.pool.call(vnode.host, "rootfs_archive", name=name, root=root)
+        chunk = 8 << 20  # the channel carries it in pieces: a Debian tree is hundreds of MB
+        try:
+            with open(target, "wb") as out:
+                for offset in range(0, made["size"], chunk):
+                    out.write(self.pool.call(vnode.host, "file_read", path=made["path"], offset=offset, size=chunk))
+        finally:
+            self.pool.call(vnode.host, "file_remove", path=made["path"])
+        return int(made["size"])
+
+    def _redefined(self, vnode: VNode) -> list[dict[str, Any]]:
+        """The container's config rewritten (nothing for a provisional vnode: made at its start)."""
+        if vnode.name in self.model.provisional:
+            return []
+        pnode = self.model.pnodes[vnode.host]
+        return [container_define(self.paths[pnode.name], vnode, self.model.vnetworks,
+                                 self.images.sha(vnode.filesystem.image), pnode).to_wire()]
+
+    def _follow(self, vnode: str) -> None:
+        """What depends on a vnode's addresses follows a change of its interfaces."""
+        self.matrix.refresh(vnode)
+        self.routes.sync()
+        self.write_etc()
 
     def write_etc(self) -> None:
         """Every pnode's /etc/hosts (and resolv.conf) for its vnodes, as the vnodes are now."""
