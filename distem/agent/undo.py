@@ -95,9 +95,25 @@ UNDO: dict[str, Callable[[Entry], None]] = {
 }
 
 
+def _stop_containers(entries: list[Entry]) -> None:
+    """Every container of ``entries`` stopped together first (containers.stop_many: their namespaces go in
+    one batch); their removal follows in order, and stops any that did not."""
+    by_path: dict[str, list[str]] = {}
+    for entry in entries:
+        if entry["kind"] == "container":
+            by_path.setdefault(entry["lxcpath"], []).append(entry["id"])
+    for lxcpath, names in by_path.items():
+        if len(names) > 1:
+            try:
+                containers.stop_many(names, lxcpath)
+            except Exception as exc:  # the removal in order tries again, and reports
+                log.debug("stopping together failed: %s", exc)
+
+
 def undo(journal: Journal, entries: list[Entry]) -> list[str]:
     """Remove ``entries`` newest first; returns the failures (the rest is still removed)."""
     failures = []
+    _stop_containers(entries)
     for entry in reversed(entries):
         try:
             UNDO[entry["kind"]](entry)
