@@ -1,8 +1,9 @@
 """Images: the busybox rootfs is reproducible and boots; paths and file:// URLs resolve; debian() adds packages to
-its defaults, shows progress and explains a failure."""
+its defaults, shows progress and explains a failure; layers add files to any image and packages to a Debian one."""
 
 from __future__ import annotations
 
+import io
 import shutil
 import socket
 import tarfile
@@ -13,8 +14,9 @@ import pytest
 
 import distem
 from distem.errors import ValidationError
-from distem.images import DEFAULT_DEBIAN_PACKAGES, ImageError, busybox, debian_recipe, resolve
+from distem.images import DEFAULT_DEBIAN_PACKAGES, ImageError, busybox, debian_recipe, layer, resolve
 from distem.images.builds import APT_STEPS, DEBOOTSTRAP_STEPS, Steps, build_failure, run_build
+from distem.images.store import tar_entry
 
 
 def test_busybox_image_has_init_and_applets(tmp_path):
@@ -190,3 +192,144 @@ def _reachable(host: str, port: int) -> bool:
         return True
     except OSError:
         return False
+
+
+# --- layers ---------------------------------------------------------------------------------------------------------
+
+def test_a_files_layer_on_busybox_replaces_and_adds_files_and_is_cached(tmp_path):
+    base = busybox(cache_dir=tmp_path)
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho run\n")
+    script.chmod(0o750)
+    files = {"/etc/motd": "a layered vnode\n", "/etc/hosts": b"127.0.0.1 localhost vnode\n",
+             "/opt/app/run.sh": script}
+    started = time.monotonic()
+    image = layer(base, files=files, cache_dir=tmp_path)
+    assert time.monotonic() - started < 5
+    with tarfile.open(base) as tar:
+        before = {m.name: m for m in tar.getmembers()}
+    with tarfile.open(image) as tar:
+        after = {m.name: m for m in tar.getmembers()}
+        assert tar.extractfile("etc/motd").read() == b"a layered vnode\n"
+        assert tar.extractfile("etc/hosts").read() == b"127.0.0.1 localhost vnode\n"
+        assert tar.extractfile("opt/app/run.sh").read() == b"#!/bin/sh\necho run\n"
+        assert len(tar.getnames()) == len(after)  # etc/hosts once: replaced, not appended
+    assert after["opt/app/run.sh"].mode == 0o750 and after["etc/motd"].mode == 0o644 and after["etc/motd"].uid == 0
+    assert after["opt"].isdir() and after["opt/app"].isdir()
+    # the directories a new file needs come with it (busybox's tarball has none for etc)
+    assert set(after) - set(before) == {"etc", "etc/motd", "opt", "opt/app", "opt/app/run.sh"}
+    assert after["sbin/init"].linkname == "../bin/busybox" and after["bin/busybox"].size == before["bin/busybox"].size
+    inode = image.stat().st_ino
+    assert layer(base, files=files, cache_dir=tmp_path) == image and image.stat().st_ino == inode  # a cache hit
+    again = layer(base, files=files, cache_dir=tmp_path / "other")
+    assert again.name == image.name and again.read_bytes() == image.read_bytes()  # reproducible
+    assert layer(base, files={**files, "/etc/motd": "other\n"}, cache_dir=tmp_path) != image
+    on_top = layer(image, files={"/etc/issue": "x\n"}, cache_dir=tmp_path)
+    assert on_top.name.startswith(base.name.removesuffix(".tar.gz") + "+") and on_top.name.count("+") == 1
+    assert layer(base, cache_dir=tmp_path) == base  # nothing to add
+
+
+def test_a_files_layer_gives_a_hard_link_the_content_of_the_file_it_replaces(tmp_path):
+    base = tmp_path / "base.tar"
+    with tarfile.open(base, "w") as tar:
+        for name in ("./usr", "./usr/bin"):
+            tar.addfile(tar_entry(name, tarfile.DIRTYPE, 0o755))
+        tar.addfile(tar_entry("./usr/bin/gzip", tarfile.REGTYPE, 0o755, size=4), io.BytesIO(b"gzip"))
+        tar.addfile(tar_entry("./usr/bin/gunzip", tarfile.LNKTYPE, 0o755, linkname="./usr/bin/gzip"))
+        tar.addfile(tar_entry("./usr/bin/zcat", tarfile.LNKTYPE, 0o755, linkname="./usr/bin/gzip"))
+    image = layer(base, files={"/usr/bin/gzip": "new"}, cache_dir=tmp_path)
+    with tarfile.open(image) as tar:
+        assert tar.extractfile("./usr/bin/gzip").read() == b"new"
+        assert tar.getmember("./usr/bin/gunzip").isreg() and tar.extractfile("./usr/bin/gunzip").read() == b"gzip"
+        assert tar.getmember("./usr/bin/zcat").linkname == "./usr/bin/gunzip"
+
+
+def test_a_files_layer_refuses_paths_outside_the_image_and_directories(tmp_path):
+    base = busybox(cache_dir=tmp_path)
+    for bad in ({"etc/motd": "x"}, {"/../etc/motd": "x"}, {"/": "x"}, {"/etc/motd": 3},
+                {"/etc/motd": tmp_path / "missing"}, {"/etc/motd": "x", "/etc//motd": "y"}):
+        with pytest.raises(ValidationError, match="files"):
+            layer(base, files=bad, cache_dir=tmp_path)
+    with pytest.raises(ValidationError, match="directory"):
+        layer(base, files={"/etc/init.d": "x"}, cache_dir=tmp_path)
+    assert not list(tmp_path.glob(".*"))  # no half-written tarball left
+
+
+FAKE_APT = """#!/bin/sh
+# apt-get as a layer runs it, without network: 'nope' is not found; each package leaves a file
+case "$1" in
+update) echo "Reading package lists...";;
+install) shift 3
+    for p in "$@"; do [ "$p" = nope ] && { echo "E: Unable to locate package nope"; exit 100; }; done
+    echo "0 upgraded, $# newly installed, 0 to remove and 0 not upgraded."
+    for p in "$@"; do echo "Get:1 http://deb.debian.org/debian bookworm/main amd64 $p amd64 1.0 [1 kB]"; done
+    for p in "$@"; do echo "Unpacking $p (1.0) ..."; mkdir -p /usr/share/doc/$p; echo ok > /usr/share/doc/$p/ok; done
+    for p in "$@"; do echo "Setting up $p (1.0) ..."; done
+    [ -e /proc/self/status ] && [ -c /dev/null ] && [ -x /usr/sbin/policy-rc.d ] && echo yes > /usr/share/doc/chroot
+    ;;
+esac
+"""
+
+
+@pytest.fixture
+def fake_debian(tmp_path):
+    """A busybox image that says it is Debian, with an apt-get that needs no network."""
+    apt = tmp_path / "apt-get"
+    apt.write_text(FAKE_APT)
+    apt.chmod(0o755)
+    return layer(busybox(cache_dir=tmp_path), files={"/etc/debian_version": "12.0\n", "/usr/bin/apt-get": apt},
+                 cache_dir=tmp_path)
+
+
+@pytest.mark.root
+def test_a_packages_layer_runs_apt_in_a_chroot_and_leaves_nothing(tmp_path, fake_debian):
+    image = layer(fake_debian, packages=["iperf3", "gdb"], files={"/etc/motd": "with tools\n"}, cache_dir=tmp_path)
+    with tarfile.open(image) as tar:
+        names = set(tar.getnames())
+        assert {"./usr/share/doc/iperf3/ok", "./usr/share/doc/gdb/ok", "./etc/motd"} <= names
+        assert tar.extractfile("./usr/share/doc/chroot").read() == b"yes\n"  # /proc, /dev, no services, meanwhile
+        assert "./usr/sbin/policy-rc.d" not in names and "./dev/null" not in names  # both only meanwhile
+        assert tar.extractfile("./etc/hosts").read() == busybox_hosts()
+    assert layer(fake_debian, packages=["gdb", "iperf3"], files={"/etc/motd": "with tools\n"},
+                 cache_dir=tmp_path) == image
+    assert not [line for line in Path("/proc/mounts").read_text().splitlines() if str(tmp_path) in line]
+    assert not list(tmp_path.glob("distem-layer-*"))
+
+
+@pytest.mark.root
+def test_a_failed_packages_layer_names_the_package_and_keeps_its_log_until_the_next_try(tmp_path, fake_debian):
+    with pytest.raises(ImageError) as failure:
+        layer(fake_debian, packages=["iperf3", "nope"], cache_dir=tmp_path)
+    error = failure.value
+    assert error.packages == ("nope",) and "| E: Unable to locate package nope" in str(error)
+    assert "E: Unable to locate package nope" in error.log.read_text()
+    error.log.write_text("stale")
+    with pytest.raises(ImageError):
+        layer(fake_debian, packages=["iperf3", "nope"], cache_dir=tmp_path)
+    assert "stale" not in error.log.read_text()
+    assert not [line for line in Path("/proc/mounts").read_text().splitlines() if str(tmp_path) in line]
+    assert not list(tmp_path.glob("distem-layer-*"))
+
+
+def test_packages_need_a_debian_image(tmp_path):
+    with pytest.raises(ValidationError, match="Debian-based image"):
+        layer(busybox(cache_dir=tmp_path), packages=["iperf3"], cache_dir=tmp_path)
+
+
+def busybox_hosts() -> bytes:
+    return b"127.0.0.1 localhost\n::1 localhost\n"
+
+
+@pytest.mark.slow
+@pytest.mark.root
+def test_debian_with_packages_keeps_sshd_and_systemd_and_takes_a_real_packages_layer(tmp_path):
+    image = distem.images.debian("bookworm", packages=["iperf3"], cache_dir=tmp_path)  # about a minute
+    with tarfile.open(image) as tar:
+        names = set(tar.getnames())
+    assert {"./usr/bin/iperf3", "./usr/sbin/sshd", "./usr/lib/systemd/systemd", "./usr/bin/python3"} <= names
+    layered = layer(image, packages=["netcat-openbsd"], files={"/etc/motd": "iperf3 and nc\n"}, cache_dir=tmp_path)
+    with tarfile.open(layered) as tar:
+        names = set(tar.getnames())
+        assert tar.extractfile("./etc/motd").read() == b"iperf3 and nc\n"
+    assert {"./usr/bin/nc.openbsd", "./usr/bin/iperf3"} <= names and "./usr/sbin/policy-rc.d" not in names
+    assert not [line for line in Path("/proc/mounts").read_text().splitlines() if str(tmp_path) in line]
