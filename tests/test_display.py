@@ -39,12 +39,28 @@ def test_progress_bars_leave_a_line_and_no_widget(tmp_path):
                          "p = fake_platform(['a'], progress=True)\np.vnetwork('vnet', '10.144.0.0/24')\n"
                          f"for i in range(3):\n    p.vnode(f'n{{i}}').image({str(image)!r}).iface('if0', 'vnet')\n"
                          "p.deploy();")
-    notebook = new_notebook(cells=[cell])
-    NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    lines = _text_left(cell, tmp_path)
+    assert any(line.startswith("Creating vnodes: ") and " ops in " in line for line in lines), cell.outputs
+
+
+def test_a_bar_whose_total_comes_later_leaves_a_line_with_its_stage(tmp_path):
+    """An image build's bar: no total until debootstrap has retrieved all, a stage after the count."""
+    cell = new_code_cell("from distem.platform.progress import Progress\n"
+                         "with Progress('debootstrap bookworm', None, True, unit='step') as bar:\n"
+                         "    bar.count(2, None, 'retrieving libc6')\n"
+                         "    bar.count(5, 6, 'configuring libc6')\n")
+    lines = _text_left(cell, tmp_path)
+    assert any(line.startswith("debootstrap bookworm: 5/6 steps in ") and line.endswith(" s (configuring libc6)")
+               for line in lines), cell.outputs
+
+
+def _text_left(cell, tmp_path) -> list[str]:
+    """Run the cell in a fresh kernel: the text it leaves, checked to hold no widget."""
+    NotebookClient(new_notebook(cells=[cell]), timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
     kinds = [kind for o in cell.outputs for kind in o.get("data", {})]
     assert "application/vnd.jupyter.widget-view+json" not in kinds, cell.outputs
-    lines = [o["data"]["text/plain"] for o in cell.outputs if "text/plain" in o.get("data", {})]
-    assert any(line.startswith("Creating vnodes: ") and " ops in " in line for line in lines), cell.outputs
+    return [o["data"]["text/plain"] for o in cell.outputs if "text/plain" in o.get("data", {})]
 
 
 def test_the_virtual_topology_writes_each_links_limits():

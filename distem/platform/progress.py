@@ -27,10 +27,12 @@ def in_notebook() -> bool:
 
 
 class Progress:
-    """``label``: what is counted (empty: no bar); ``enabled``: None decides by where the output goes."""
+    """``label``: what is counted (empty: no bar); ``enabled``: None decides by where the output goes;
+    ``total``: None while not known yet (a build learns how many packages it installs as it goes)."""
 
-    def __init__(self, label: str, total: int, enabled: bool | None, unit: str = "op") -> None:
+    def __init__(self, label: str, total: int | None, enabled: bool | None, unit: str = "op") -> None:
         self._label, self._total, self._unit = label, total, unit
+        self._stage = ""
         self._done: dict[str, int] = {}
         self._lock = threading.Lock()
         self._started = time.monotonic()
@@ -48,14 +50,16 @@ class Progress:
         import ipywidgets as widgets
         from IPython.display import display
 
-        self._bar = widgets.IntProgress(value=0, min=0, max=max(self._total, 1), bar_style="info")
+        self._bar = widgets.IntProgress(value=0, min=0, max=max(self._total or 0, 1), bar_style="info")
         self._text = widgets.Label(self._line())
         self._widget = widgets.HBox([widgets.Label(self._label), self._bar, self._text])
         self._handle = display(self._widget, display_id=True)
 
     def _line(self) -> str:
         done = sum(self._done.values())
-        return f"{done}/{self._total} {self._unit}s in {time.monotonic() - self._started:.1f} s"
+        count = f"{done}/{self._total}" if self._total is not None else str(done)
+        stage = f" ({self._stage})" if self._stage else ""
+        return f"{count} {self._unit}s in {time.monotonic() - self._started:.1f} s{stage}"
 
     def for_pnode(self, pnode: str) -> Callable[[int, int], None]:
         """The call-back one pnode's agent reports through (done, total)."""
@@ -64,6 +68,18 @@ class Progress:
                 self._done[pnode] = done
                 self.update()
         return report
+
+    def count(self, done: int, total: int | None, stage: str = "") -> None:
+        """One counter's state, its total once known, and the stage it is in (shown after the count)."""
+        with self._lock:
+            self._done = {"": done}
+            self._total, self._stage = total, stage
+            if self._widget is not None:
+                self._bar.max = max(total or done, 1)
+            elif self._bar is not None:
+                self._bar.total = total
+                self._bar.set_postfix_str(stage, refresh=False)
+            self.update()
 
     def update(self) -> None:
         done = sum(self._done.values())
