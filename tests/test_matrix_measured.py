@@ -21,6 +21,9 @@ PARALLEL = 1 if os.environ.get("DISTEM_IN_GUEST") else 4
 # path is slow, more so for some sources at 50 vnodes: pairs were 1.2-1.4 ms over (two runs), then
 # up to 3.5 ms over on six pairs, three of them from one source, measured twice (a third run).
 SLACK_MS = 4.0 if os.environ.get("DISTEM_IN_GUEST") == "qemu" else 0.0
+# A few vnodes' RTT against what is asked: the unshaped path's own RTT is not subtracted; under QEMU TCG
+# it reaches 0.76 ms (c -> b, 4 ms asked, 4.755 measured), as in tests/guest/test_netem.py's 0.8 ms.
+PAIR_SLACK_MS = 0.8 if os.environ.get("DISTEM_IN_GUEST") == "qemu" else 0.5
 
 
 def platform_of(state_dir, busybox, n):
@@ -93,7 +96,7 @@ def test_a_matrix_and_a_rate_on_one_interface_both_hold(state_dir, busybox):
         p.voutput_update("a", "if0", {"latency": "10ms"})
         p.vinput_update("b", "if0", {"latency": "4ms"})
         assert p.measure_latencies(["a", "b"], count=10).loc["a", "b"] == pytest.approx(54, rel=0.05)
-        compared = p.compare_latencies(count=10, interval_ms=50)
+        compared = p.compare_latencies(count=10, interval_ms=50, slack_ms=PAIR_SLACK_MS)
         assert compared.loc[[("a", "b"), ("a", "c"), ("b", "c"), ("c", "b")], "requested_rtt_ms"].tolist() == \
             [54, 20, 4, 4]
         assert compared.ok.all(), compared[~compared.ok].to_string()

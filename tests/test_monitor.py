@@ -22,6 +22,9 @@ RATE_MBIT = 20
 # the interfaces' counters count GSO batches, their headers once: they carry the payload's rate.
 PAYLOAD = 1448 / 1514
 INTERVAL = 0.5
+# An interval's mean RTT against a 10 ms delay: 1 ms on this host; under QEMU TCG a slow reply in an interval
+# lifts its mean (11.0 ms measured), so 1.5 ms there.
+RTT_SLACK_MS = 1.5 if os.environ.get("DISTEM_IN_GUEST") == "qemu" else 1.0
 TOLERANCE = 0.05
 
 
@@ -241,7 +244,7 @@ def test_rtts_follow_a_latency_change_and_a_churned_source(watched):
         return within(series, start + shift, stop + shift)
 
     assert phase(rtt["a->b"], -shift, 1.0).max() < 1.0
-    assert phase(rtt["a->b"], 1.05, 2.5).to_numpy() == pytest.approx(10.0, abs=1.0)
+    assert phase(rtt["a->b"], 1.05, 2.5).to_numpy() == pytest.approx(10.0, abs=RTT_SLACK_MS)
     assert phase(rtt["a->b"], 2.55, end - shift).max() < 1.0
     down = events[events.value == "down"].applied_s.iloc[0]  # a stop takes a while in the user-mode guest
     assert (phase(replies["c->b"], down, 2.5) == 0).all(), replies["c->b"].to_string()
