@@ -16,6 +16,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "bridge_create": ("name", "alias", "mtu"),
     "vxlan_create": ("name", "alias", "vni", "root", "local", "port", "mtu", "bridge", "remotes"),
     "uplink": ("bridge", "root"),
+    "bridge_extend": ("bridge", "part", "trunk", "alias", "mtu"),
     # filesystems and containers
     "image_extract": ("tarball", "sha", "target"),
     "tree_copy": ("source", "target"),

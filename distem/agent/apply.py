@@ -119,6 +119,14 @@ class Applier:
         self._record("link", name, owner, alias=alias)
         links.bridge_create(self.ipr, name, alias, mtu)
 
+    def bridge_extend(self, owner: str, bridge: str, part: str, trunk: list[str], alias: str, mtu: int) -> None:
+        if links.alias_of(self.ipr, part) == alias:
+            return  # made by an earlier batch, whose vnodes use it: not recorded again (its undo would remove it)
+        self._record("link", part, owner, alias=alias)
+        self._record("link", trunk[0], owner, alias=alias)  # its peer goes with it
+        links.bridge_create(self.ipr, part, alias, mtu)
+        links.trunk(self.ipr, bridge, part, trunk[0], trunk[1], alias, mtu)
+
     def vxlan_create(self, owner: str, name: str, alias: str, vni: int, root: str, local: str, port: int, mtu: int,
                      bridge: str, remotes: list[str]) -> None:
         self._record("link", name, owner, alias=alias)

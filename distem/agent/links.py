@@ -50,3 +50,10 @@ def link_delete(ipr: IPRoute, name: str, alias: str, unaliased: bool = False) ->
         if exc.code != errno.ENODEV:
             raise
     return True
+
+
+def trunk(ipr: IPRoute, first: str, part: str, a: str, b: str, alias: str, mtu: int) -> None:
+    """A veth joining two bridges of one vnetwork: ``a`` on ``first``, ``b`` on ``part``, both up."""
+    ipr.link("add", ifname=a, kind="veth", peer=b, mtu=mtu)
+    for end, bridge in ((a, first), (b, part)):
+        ipr.link("set", index=_index(ipr, end), master=_index(ipr, bridge), ifalias=alias, mtu=mtu, state="up")

@@ -57,9 +57,25 @@ def _ifname(name: str) -> str:
     return name
 
 
-def bridge_name(platform_id: str, vnetwork_index: int) -> str:
-    """Host bridge of a vnetwork: 'd' + platform id + 'b' + index, e.g. 'd1a2b3cb0'."""
-    return _ifname(f"d{platform_id}b{_base36(vnetwork_index)}")
+# A Linux bridge holds 1,024 ports (BR_MAX_PORTS): past this many vnodes, a vnetwork gets more bridges on a
+# pnode, each joined to its first by a trunk (one L2 segment; see plan/deploy.py).
+PORTS_PER_BRIDGE = 1000
+
+
+def bridge_name(platform_id: str, vnetwork_index: int, part: int = 0) -> str:
+    """Host bridge of a vnetwork: 'd' + platform id + 'b' + index, e.g. 'd1a2b3cb0'; its further bridges
+    (``part`` 1, 2... for its vnodes past PORTS_PER_BRIDGE) 'd1a2b3cb0p1'..."""
+    return _ifname(f"d{platform_id}b{_base36(vnetwork_index)}" + (f"p{_base36(part)}" if part else ""))
+
+
+def trunk_name(platform_id: str, vnetwork_index: int, part: int, end: str) -> str:
+    """The veth joining a vnetwork's further bridge ``part`` to its first: end 'a' on the first, 'b' on the part."""
+    return _ifname(f"d{platform_id}t{_base36(vnetwork_index)}p{_base36(part)}{end}")
+
+
+def bridge_part(vnode_index: int) -> int:
+    """Which of a vnetwork's bridges a vnode joins: at most PORTS_PER_BRIDGE vnodes on each."""
+    return vnode_index // PORTS_PER_BRIDGE
 
 
 def vxlan_name(platform_id: str, vnetwork_index: int) -> str:

@@ -14,11 +14,11 @@ from posixpath import join
 
 from ..model.entities import PNode, SSHKeys, VIface, VNetwork, VNode
 from ..wire import vnetwork_owner, vnode_owner
-from ..model.names import (bridge_name, cgroup_root, ifb_name, link_alias, veth_name, vnode_cgroup, vxlan_name,
-                           vxlan_vni)
+from ..model.names import (bridge_name, bridge_part, cgroup_root, ifb_name, link_alias, trunk_name, veth_name,
+                           vnode_cgroup, vxlan_name, vxlan_vni)
 from ..model.units import parse_size
 from .cgroups import lxc_lines
-from .ops import (BridgeCreate, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
+from .ops import (BridgeCreate, BridgeExtend, BtrfsBase, BtrfsLoop, BtrfsSnapshot, ContainerDefine, FileWrite, ImageExtract,
                   LinkRemove, MakeDir, Op, OverlayMount, Plan, TreeCopy, Uplink, VethAttach, VxlanCreate)
 from .shaping import delay_line_ops
 from .paths import PnodePaths
@@ -180,7 +180,7 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
         vnet = vnetworks[iface.vnetwork]
         lines += [
             f"lxc.net.{i}.type = veth",
-            f"lxc.net.{i}.link = {bridge_name(platform_id, vnet.bridge_index)}",
+            f"lxc.net.{i}.link = {bridge_name(platform_id, vnet.bridge_index, bridge_part(vnode.index))}",
             f"lxc.net.{i}.veth.pair = {veth_name(platform_id, vnode.index, iface.slot)}",
             f"lxc.net.{i}.name = {iface.name}",
             f"lxc.net.{i}.hwaddr = {iface.mac}",
@@ -248,8 +248,27 @@ def vnodes_plan(
             once(("file", write.path), write)  # a shared tree gets each file once
         ops.append(FileWrite(owner=owner, path=join(paths.etc, f"hostname-{vnode.name}"), content=vnode.name + "\n",
                              mode=0o644))
+        for op in bridge_parts(paths.platform_id, vnode, vnetworks):
+            once(("part", op.part), op)
         ops.append(container_define(paths, vnode, vnetworks, sha, pnode))
     return tuple(ops)
+
+
+def bridge_parts(platform_id: str, vnode: VNode, vnetworks: Mapping[str, VNetwork]) -> list[BridgeExtend]:
+    """The further bridge each of ``vnode``'s vnetworks needs for it (none for the first PORTS_PER_BRIDGE
+    vnodes of the platform)."""
+    part = bridge_part(vnode.index)
+    if not part:
+        return []
+    ops = []
+    for iface in vnode.ifaces:
+        vnet = vnetworks[iface.vnetwork]
+        ops.append(BridgeExtend(owner=vnetwork_owner(vnet.name), bridge=bridge_name(platform_id, vnet.bridge_index),
+                                part=bridge_name(platform_id, vnet.bridge_index, part), alias=link_alias(platform_id),
+                                trunk=(trunk_name(platform_id, vnet.bridge_index, part, "a"),
+                                       trunk_name(platform_id, vnet.bridge_index, part, "b")),
+                                mtu=vnet.mtu or 1500))
+    return ops
 
 
 def container_define(paths: PnodePaths, vnode: VNode, vnetworks: Mapping[str, VNetwork], sha: str,
@@ -264,7 +283,8 @@ def iface_attach(platform_id: str, vnode: VNode, iface: VIface, vnet: VNetwork) 
     """A new interface in a running vnode, made as LXC makes those of its config at a start."""
     return VethAttach(owner=vnode_owner(vnode.name), vnode=vnode.name,
                       name=veth_name(platform_id, vnode.index, iface.slot), alias=link_alias(platform_id),
-                      bridge=bridge_name(platform_id, vnet.bridge_index), iface=iface.name, mac=iface.mac,
+                      bridge=bridge_name(platform_id, vnet.bridge_index, bridge_part(vnode.index)), iface=iface.name,
+                      mac=iface.mac,
                       address=iface.address.with_prefixlen, broadcast=str(vnet.cidr.broadcast_address),
                       mtu=vnet.mtu or 1500)
 

@@ -49,6 +49,28 @@ class BridgeCreate(Op):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BridgeExtend(Op):
+    """One more bridge for a vnetwork (``part``), joined to its first (``bridge``) by a veth (``trunk``, its
+    two ends 'a' and 'b'): one L2 segment past a bridge's 1,024 ports. Made once; later batches find it."""
+
+    kind: ClassVar[str] = "bridge_extend"
+    bridge: str
+    part: str
+    trunk: tuple[str, str]
+    alias: str
+    mtu: int = 1500
+
+    def describe(self) -> str:
+        a, b = self.trunk
+        return "\n".join([f"ip link show {self.part} >/dev/null 2>&1 || {{",
+                          f"  {_sh('ip', 'link', 'add', self.part, 'mtu', str(self.mtu), 'type', 'bridge')}",
+                          f"  {_sh('ip', 'link', 'add', a, 'mtu', str(self.mtu), 'type', 'veth', 'peer', 'name', b)}",
+                          f"  {_sh('ip', 'link', 'set', a, 'master', self.bridge, 'up')} && "
+                          f"{_sh('ip', 'link', 'set', b, 'master', self.part, 'up')}",
+                          f"  {_sh('ip', 'link', 'set', self.part, 'alias', self.alias, 'up')}; }}"])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VxlanCreate(Op):
     """A vnetwork's tunnel to the other pnodes: a port of its bridge, flooding to each remote VTEP."""
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..model import PlatformModel
 from ..model.links import LinkLimits
-from ..model.names import bridge_name, veth_name
+from ..model.names import bridge_name, bridge_part, veth_name
 from ..model.resources import VIo, VMem
 from ..model.routes import RoutingState, iface_on
 from ..model.units import format_duration, format_rate
@@ -148,7 +148,7 @@ def vifaces_frame(model: PlatformModel, backends: dict[str, str]) -> pd.DataFram
             rows.append({"vnode": v.name, "iface": iface.name, "vnetwork": iface.vnetwork,
                          "address": str(iface.address), "mac": iface.mac,
                          "host_ifname": veth_name(model.platform_id, v.index, iface.slot),
-                         "bridge": bridge_name(model.platform_id, vnet.bridge_index),
+                         "bridge": bridge_name(model.platform_id, vnet.bridge_index, bridge_part(v.index)),
                          "output": describe_limits(iface.output), "input": describe_limits(iface.input),
                          "backend": backends.get(v.host)})
     return _frame(rows, VIFACE_COLUMNS, ["vnode", "iface"])
