@@ -59,6 +59,9 @@ class Journal:
     def has(self, kind: str, ident: str) -> bool:
         return f"{kind}:{ident}" in self._live
 
+    def get(self, kind: str, ident: str) -> Entry | None:
+        return self._live.get(f"{kind}:{ident}")
+
     def entries(self, owner: str | None = None) -> list[Entry]:
         """Live entries in creation order, all or those of one owner."""
         with self._lock:

@@ -46,8 +46,13 @@ def in_netns(pid: int, action: Callable[[], T]) -> T:
 
 
 def _write_forwarding(enabled: bool) -> None:
-    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
-        f.write("1" if enabled else "0")
+    _write_sysctl("ipv4/ip_forward", "1" if enabled else "0")
+
+
+def _write_sysctl(name: str, value: str) -> None:
+    """A net sysctl of the calling thread's network namespace."""
+    with open(f"/proc/sys/net/{name}", "w") as f:
+        f.write(value)
 
 
 class VnodeRouting:
@@ -104,6 +109,7 @@ class VnodeRouting:
             os.close(fd)
         (index,), (master,) = host.link_lookup(ifname=name), host.link_lookup(ifname=bridge)
         host.link("set", index=index, master=master, ifalias=alias, state="up")
+        in_netns(self._init_pid(vnode), lambda: _write_sysctl(f"ipv6/conf/{iface}/disable_ipv6", "1"))  # as at a start
         ipr = self._ipr(vnode)
         (inside,) = ipr.link_lookup(ifname=iface)
         ipr.link("set", index=inside, address=mac, state="up")

@@ -206,11 +206,11 @@ class DelayLines:
         """No delay line for this direction any more (nothing to do when it had none)."""
         ident = f"{self.chain}/{direction}/{device}"
         self.settings.pop((direction, device), None)
-        for entry in self.journal.entries():
-            if entry["kind"] == "iptables_rule" and entry["id"] == ident:
-                remove_rule(entry)
-                self.journal.remove(entry)
-                self.journal.sync()
+        entry = self.journal.get("iptables_rule", ident)  # not a pass over every entry: a start clears two each
+        if entry is not None:
+            remove_rule(entry)
+            self.journal.remove(entry)
+            self.journal.sync()
 
 
 def remove_rule(entry: Entry) -> None:
