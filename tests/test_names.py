@@ -96,3 +96,21 @@ def test_a_given_key_is_stored_under_its_own_type(platform, busybox, tmp_path):
     assert platform.vnode_execute("k", "cat /root/.ssh/id_ed25519") == key.read_text()
     assert "id_rsa" not in platform.vnode_execute("k", "ls /root/.ssh")
     assert key.with_suffix(".pub").read_text().strip() in platform.vnode_execute("k", "cat /root/.ssh/authorized_keys")
+
+
+def read_sysctl(name: str) -> int:
+    with open(f"/proc/sys/net/ipv4/neigh/default/{name}") as f:
+        return int(f.read())
+
+
+def test_the_arp_table_has_room_for_every_peer_and_is_put_back(platform, busybox):
+    """All namespaces share one ARP table (1,024 entries by default): at 513 vnodes on one vnetwork a vnode
+    reached no more than 512 others. Past 512 entries the pnode's thresholds are raised, and put back."""
+    before = read_sysctl("gc_thresh2"), read_sysctl("gc_thresh3")
+    platform.vnetwork("lan", "10.160.0.0/24")
+    for i in range(23):  # 23 x 23 = 529 entries
+        platform.vnode(f"v{i}").image(busybox, shared=True).iface("if0", "lan")
+    platform.deploy()
+    assert (read_sysctl("gc_thresh2"), read_sysctl("gc_thresh3")) == (max(529, before[0]), max(529 + 1024, before[1]))
+    platform.close()
+    assert (read_sysctl("gc_thresh2"), read_sysctl("gc_thresh3")) == before

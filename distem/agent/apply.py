@@ -254,6 +254,19 @@ class Applier:
     def cgroup_write(self, owner: str, version: int, controller: str, path: str, file: str, value: str) -> None:
         cgroups.write(version, controller, path, file, value)
 
+    def neighbour_room(self, owner: str, gc_thresh2: int, gc_thresh3: int) -> None:
+        for name, wanted in (("gc_thresh2", gc_thresh2), ("gc_thresh3", gc_thresh3)):
+            path = f"/proc/sys/net/ipv4/neigh/default/{name}"
+            with open(path) as f:
+                old = int(f.read())
+            if old < wanted:  # never lowered; what it was before the first raise is what is put back
+                earlier = self.journal.get("sysctl", path)
+                if earlier is not None:
+                    self.journal.remove(earlier)
+                self._record("sysctl", path, owner, old=earlier["old"] if earlier else old, value=wanted)
+                with open(path, "w") as f:
+                    f.write(str(wanted))
+
     # -- routing inside a running vnode's network namespace ---------------------------------
     def forwarding_set(self, owner: str, vnode: str, enabled: bool) -> None:
         self.routing.set_forwarding(vnode, enabled)

@@ -84,6 +84,15 @@ def _subvolume(entry: Entry) -> None:
         run(["btrfs", "subvolume", "delete", entry["id"]])
 
 
+def _sysctl(entry: Entry) -> None:
+    """Put a pnode setting back, unless someone changed it since (then it is theirs)."""
+    with open(entry["id"]) as f:
+        if int(f.read()) != entry["value"]:
+            return
+    with open(entry["id"], "w") as f:
+        f.write(str(entry["old"]))
+
+
 def _iptables_chain(entry: Entry) -> None:
     iptables.chain_delete(entry["chain"], entry["comment"], entry["table"])
 
@@ -91,7 +100,7 @@ def _iptables_chain(entry: Entry) -> None:
 UNDO: dict[str, Callable[[Entry], None]] = {
     "process": _process, "container": _container, "link": _link, "uplink": _uplink, "cgroup": _cgroup, "dir": _dir,
     "mount": _mount, "loop": _loop, "subvolume": _subvolume, "iptables_rule": userspace.remove_rule,
-    "iptables_chain": _iptables_chain,
+    "iptables_chain": _iptables_chain, "sysctl": _sysctl,
 }
 
 

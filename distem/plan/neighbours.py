@@ -39,6 +39,20 @@ def given_hosts_text(entries: Sequence[Sequence[str]]) -> str:
     return "\n".join(LOCALHOST + [f"{ip}\t{host}" for host, ip in entries]) + "\n"
 
 
+SMALL = 512  # the kernel's default gc_thresh2: below, a pnode's ARP table is left as it is
+
+
+def neighbour_entries(vnodes: Iterable[VNode], pnode: str) -> int:
+    """How many ARP entries the vnodes of ``pnode`` may hold at once: each, one per vnode of each of its
+    vnetworks (wherever they are)."""
+    vnodes = list(vnodes)
+    members: dict[str, int] = {}
+    for vnode in vnodes:
+        for iface in vnode.ifaces:
+            members[iface.vnetwork] = members.get(iface.vnetwork, 0) + 1
+    return sum(members[iface.vnetwork] for vnode in vnodes if vnode.host == pnode for iface in vnode.ifaces)
+
+
 def etc_plan(paths: PnodePaths, hosts: str) -> Plan:
     """The files every vnode of the platform on this pnode sees as its /etc/hosts and /etc/resolv.conf
     (rewritten in place: the vnodes' bind mounts see each version)."""

@@ -550,3 +550,23 @@ class LinkRemove(Op):
 
     def describe(self) -> str:
         return f"ip link del {shlex.quote(self.device)} 2>/dev/null || true"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NeighbourRoom(Op):
+    """Room in the pnode's ARP table, which all network namespaces share (1,024 entries by default: at 513
+    vnodes on one vnetwork, a vnode reached no more than 512 of the others): its thresholds raised where
+    lower, put back when the platform goes. gc_thresh2: past it, entries unused for 5 s are dropped;
+    gc_thresh3: the most, past it "neighbour table overflow"."""
+
+    kind: ClassVar[str] = "neighbour_room"
+    gc_thresh2: int
+    gc_thresh3: int
+
+    def describe(self) -> str:
+        return "\n".join(_sh("sysctl", "-w", f"net.ipv4.neigh.default.gc_thresh{k}={v} (if lower)")
+                         for k, v in ((2, self.gc_thresh2), (3, self.gc_thresh3)))
+
+    @classmethod
+    def for_entries(cls, entries: int) -> NeighbourRoom:
+        return cls(owner="platform", gc_thresh2=entries, gc_thresh3=entries + 1024)

@@ -15,7 +15,8 @@ from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, SSHKeys, VNode,
 from ..model.descriptions import parse_address, parse_iface, parse_mac, parse_pairs
 from ..plan import PnodePaths, vnodes_plan
 from ..plan.deploy import container_define, iface_attach, iface_detach, writable_root
-from ..plan.neighbours import etc_plan, given_hosts_text, hosts_text, neighbour_ops
+from ..plan.neighbours import SMALL, etc_plan, given_hosts_text, hosts_text, neighbour_entries, neighbour_ops
+from ..plan.ops import NeighbourRoom
 from ..wire import vnode_owner
 from .builders import Argv
 from .image_cache import ImageCache
@@ -49,6 +50,7 @@ class VNodes:
         self.pending: dict[str, Any] = {}  # name -> VNodeHandle
         self.keys: SSHKeys | None = None  # the platform's ssh keys (ssh_keys.py), made at the first vnode
         self.etc_hosts: str | None = None  # set_global_etchosts' text; None: every vnode's name and addresses
+        self.room: dict[str, int] = {}  # the ARP entries each pnode's table was last given room for
 
     def described(self) -> dict[str, dict[str, Any]]:
         """The pending vnodes' descriptions (Distem's dicts, which placement may give a 'host')."""
@@ -137,6 +139,16 @@ class VNodes:
         finally:
             self.pool.call(vnode.host, "file_remove", path=made["path"])
         return int(made["size"])
+
+    def _make_room(self, pnodes: list[str]) -> None:
+        """Room in each pnode's ARP table for what its vnodes may hold (NeighbourRoom), raised as it grows."""
+        plans = {}
+        for pnode in pnodes:
+            entries = neighbour_entries(self.model.vnodes.values(), pnode)
+            if entries > max(SMALL, self.room.get(pnode, 0)):
+                plans[pnode] = [NeighbourRoom.for_entries(entries).to_wire()]
+                self.room[pnode] = entries
+        self.pool.apply(plans)
 
     def _redefined(self, vnode: VNode) -> list[dict[str, Any]]:
         """The container's config rewritten (nothing for a provisional vnode: made at its start)."""
@@ -269,6 +281,8 @@ class VNodes:
         if action == "start":
             self.realize(names)
         groups = self.pool.by_host(self.model, names)
+        if action == "start":
+            self._make_room(list(groups))
         calls = {}
         for pnode, group in groups.items():  # at start: each vnode's shaping and routing, once it runs
             after = {"shaping": self.routes.at_start(group, self.links.shaping(group, fresh=True))} \
