@@ -145,7 +145,13 @@ def clean(state_dir: str, platform_id: str) -> dict[str, object]:
     agents = [e for e in entries if e["kind"] == "process"]
     failures = undo(journal, agents)
     rest = [e for e in entries if e["kind"] != "process"]
-    failures += undo(journal, rest)
+    # The platform's chain goes whole (flushed, then deleted): its rules need not go one iptables run each,
+    # each rewriting the table (1,000 vnodes with a matrix: 27 s of the clean's 30).
+    chains = {e["chain"] for e in rest if e["kind"] == "iptables_chain"}
+    flushed = [e for e in rest if e["kind"] == "iptables_rule" and e["chain"] in chains]
+    for entry in flushed:
+        journal.remove(entry)
+    failures += undo(journal, [e for e in rest if e not in flushed])
     journal.close()
     if not failures and os.path.isdir(root):
         shutil.rmtree(root)
