@@ -212,7 +212,7 @@ def write(local: list[dict], floor: list[dict], plan: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000, 1100])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300, 1000, 1100])
     parser.add_argument("--only", nargs="+", choices=["local", "floor", "plan"], default=["local", "floor", "plan"])
     args = parser.parse_args()
     image = str(distem.images.busybox())

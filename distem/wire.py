@@ -36,6 +36,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "matrix_replace": ("device", "rate_bps", "burst_bytes", "table", "set_classes", "drop_classes", "entries",
                        "drop_entries"),
     "delayline_set": ("device", "direction", "chain", "comment", "limits", "destinations"),
+    "delayline_cells": ("device", "destinations", "drop"),
     "delayline_clear": ("device", "direction", "chain", "comment"),
     "shaping_clear": ("device", "root", "ingress"),
     "partition_set": ("device", "sink", "alias", "addresses"),

@@ -6,7 +6,10 @@ import socket
 
 import pytest
 
-from distem.agent.delayline import DelayLine
+import ipaddress
+import json
+
+from distem.agent.delayline import MESSAGE_BYTES, DelayLine, cells_messages, set_messages
 
 LO = socket.if_nametoindex("lo")
 
@@ -61,6 +64,36 @@ def test_losses_compound_and_reordering_skips_the_delay():
     for packet in packets:
         line.on_packet(packet)
     assert sum(p.verdict == "accept" for p in packets) / len(packets) == pytest.approx(0.5, abs=0.015)
+
+
+def test_cells_change_some_matrix_delays_and_keep_the_others():
+    line = DelayLine()
+    with pytest.raises(ValueError, match="set it first"):
+        line.handle({"op": "cells", "device": "lo", "destinations": {"10.0.0.1": 1}})
+    line.set("lo", "output", delay_us=0, destinations={"10.0.0.1": 1000, "10.0.0.2": 2000})
+    assert line.handle({"op": "cells", "device": "lo", "destinations": {"10.0.0.3": 3000, "10.0.0.1": 500},
+                        "drop": ["10.0.0.2"]}) == {"ifindex": LO, "destinations": 2}
+    assert line.matrix[LO] == {socket.inet_aton("10.0.0.1"): 0.0005, socket.inet_aton("10.0.0.3"): 0.003}
+    line.cells("lo", {}, ["10.0.0.1", "10.0.0.3"])
+    assert LO not in line.matrix  # no table left: packets skip the look-up
+
+
+def test_a_table_too_big_for_one_datagram_goes_in_pieces():
+    """3,000 destinations (one vnode's row at N=3,001): one datagram would be ~100 kB."""
+    table = {str(ipaddress.ip_address("10.0.0.0") + k): 1000 + k for k in range(3000)}
+    messages = set_messages("lo", "output", {"delay_us": 0, "jitter_us": 0, "loss_ppm": 0, "reorder_ppm": 0,
+                                             "destinations": table})
+    assert [m["op"] for m in messages] == ["set", "cells", "cells"]
+    assert max(len(json.dumps(m).encode()) for m in messages) < MESSAGE_BYTES
+    line = DelayLine()
+    for message in messages:
+        line.handle(message)
+    assert line.matrix[LO] == {socket.inet_aton(a): us / 1e6 for a, us in table.items()}
+    drop = sorted(table)[:2500]
+    assert len(cells_messages("lo", [], drop)) == 3
+    for message in cells_messages("lo", [], drop):
+        line.handle(message)
+    assert len(line.matrix[LO]) == 500
 
 
 def test_bad_settings_are_refused():

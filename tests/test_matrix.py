@@ -14,7 +14,8 @@ from distem.errors import ValidationError
 from distem.model import PlatformModel, PNode, parse_cidr, parse_vnode
 from distem.model.links import LinkLimits
 from distem.model.matrix import cells_from_frame, parse_matrix
-from distem.plan.matrix import DeviceMatrix, allocate, destinations, device_plan
+from distem.plan.matrix import DeviceMatrix, allocate, changed_tables, destinations, device_plan, vnode_matrix_ops
+from distem.plan.ops import DelayLineCells, DelayLineSet
 
 NAMES = ["a", "b", "c"]
 
@@ -67,6 +68,25 @@ def test_cells_go_to_the_interface_that_reaches_the_peer():
     tables = destinations(model.vnodes, {("n0", "n1"): 5000, ("n0", "n3"): 7000, ("n1", "n0"): 0})
     n1, n3 = (str(model.vnodes[n].ifaces[0].address.ip) for n in ("n1", "n3"))
     assert tables == {("n0", 0): {n1: 5000}, ("n0", 1): {n3: 7000}}
+
+
+def test_a_change_starts_from_what_the_devices_hold_and_the_delay_line_gets_only_the_changed_cells():
+    model = model_of(4)
+    n1, n2, n3 = (str(model.vnodes[n].ifaces[0].address.ip) for n in ("n1", "n2", "n3"))
+    held = {("n0", 0): DeviceMatrix(delays={n1: 5000, n2: 6000})}
+    tables = changed_tables(model.vnodes, held, {("n0", "n2"): 0, ("n0", "n3"): 7000, ("n1", "n0"): 4000})
+    n0 = str(model.vnodes["n0"].ifaces[0].address.ip)
+    assert tables == {("n0", 0): {n1: 5000}, ("n0", 1): {n3: 7000}, ("n1", 0): {n0: 4000}}
+    ops, _ = vnode_matrix_ops("a1b2c3", model.vnodes["n0"], "userspace", held, tables, fresh=False,
+                              limits_changed=False)
+    cells, first = ops
+    assert isinstance(cells, DelayLineCells) and cells.destinations == {} and cells.drop == (n2,)
+    assert isinstance(first, DelayLineSet) and first.destinations == {n3: 7000}  # n0's if1 held no table: all of it
+    held[("n0", 0)] = DeviceMatrix(delays={n1: 5000})
+    again, _ = vnode_matrix_ops("a1b2c3", model.vnodes["n0"], "userspace", held,
+                                {("n0", 0): {n1: 8000}, ("n0", 1): {n3: 7000}}, fresh=False, limits_changed=False)
+    assert [op.to_wire() for op in again[:1]] == [{"op": "delayline_cells", "owner": "vnode:n0",
+                                                   "device": again[0].device, "destinations": {n1: 8000}, "drop": ()}]
 
 
 def test_one_class_per_distinct_delay_and_only_changes_sent():

@@ -239,6 +239,9 @@ class Applier:
         self._delay_lines().set(owner, device, direction, limits,
                                 lambda kind, ident, **data: self._record(kind, ident, owner, **data), destinations)
 
+    def delayline_cells(self, owner: str, device: str, destinations: dict[str, int], drop: list[str]) -> None:
+        self._delay_lines().cells(device, destinations, drop)
+
     def delayline_clear(self, owner: str, device: str, direction: str, chain: str, comment: str) -> None:
         self._delay_lines().clear(device, direction)
 

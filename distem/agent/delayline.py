@@ -29,8 +29,13 @@ answered with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``::
 
     {"op": "set", "device": "d1a2b3cv0i0", "direction": "output",
      "delay_us": 10000, "jitter_us": 0, "loss_ppm": 0, "reorder_ppm": 0}
+    {"op": "cells", "device": "d1a2b3cv0i0", "destinations": {"10.144.0.7": 30000}, "drop": ["10.144.0.9"]}
     {"op": "clear", "device": ..., "direction": ...}
     {"op": "stats"}
+
+``cells`` changes some of an output port's latency-matrix delays and leaves
+the others: a one-cell change costs the same whatever the number of
+destinations, and a table too big for one datagram goes in pieces.
 
 Standard library and netfilterqueue only, and no sibling import: the agent
 writes this file's source next to its journal and runs it with its own
@@ -57,6 +62,8 @@ SOCKET_BUFFER = 2 << 20  # metadata of queued packets not read yet: bursts; an o
 CONTROL_EVERY = 256  # under a packet flood, look at the control socket every this many packets
 TIMER_SLACK_NS = 1_000  # the default 50 us slack would be our error floor
 NICE = -10  # CFS weight ~10x a vnode's process: wakes up and runs ahead of them (not real-time: can't starve them)
+MESSAGE_BYTES = 65536  # the largest control datagram read
+PIECE = 1024  # destinations per control message: at most ~32 kB of JSON, well under MESSAGE_BYTES
 MAX_ADVANCE = 0.0001  # s: the most a wake-up's lateness is taken to be (45 us measured on an idle VM)
 
 
@@ -74,7 +81,21 @@ def request(address: str, message: dict[str, Any], timeout: float = 5.0) -> dict
         sock.bind(b"")  # an autobound abstract address, so the answer can come back
         sock.settimeout(timeout)
         sock.sendto(json.dumps(message).encode(), _address(address))
-        return json.loads(sock.recv(65536))
+        return json.loads(sock.recv(MESSAGE_BYTES))
+
+
+def set_messages(device: str, direction: str, limits: dict[str, Any]) -> list[dict[str, Any]]:
+    """The control messages that give one direction ``limits``: ``set``, then the latency-matrix table
+    (``limits["destinations"]``) beyond its first PIECE in ``cells`` pieces, each one datagram."""
+    table = sorted(limits.get("destinations", {}).items())
+    first = {**limits, "destinations": dict(table[:PIECE])} if table else limits
+    return [{"op": "set", "device": device, "direction": direction, **first}] + cells_messages(device, table[PIECE:], [])
+
+
+def cells_messages(device: str, table: list[tuple[str, int]], drop: list[str]) -> list[dict[str, Any]]:
+    """``cells`` messages that set ``table`` (address, us) and drop ``drop`` on ``device``'s output, PIECE a message."""
+    return [{"op": "cells", "device": device, "destinations": dict(table[k:k + PIECE]), "drop": drop[k:k + PIECE]}
+            for k in range(0, max(len(table), len(drop)), PIECE)]
 
 
 class DelayLine:
@@ -115,6 +136,19 @@ class DelayLine:
         self.params[(direction, ifindex)] = (delay_us / 1e6, jitter_us / 1e6, loss_ppm / 1e6, reorder_ppm / 1e6)
         return {"ifindex": ifindex}
 
+    def cells(self, device: str, destinations: dict[str, int], drop: list[str]) -> dict[str, Any]:
+        """Some of ``device``'s latency-matrix delays (us) set, others (``drop``) removed."""
+        ifindex = self.index.get(("output", device))
+        if ifindex is None:
+            raise ValueError(f"{device}'s output is not in the delay line (set it first)")
+        table = self.matrix.setdefault(ifindex, {})
+        table.update((socket.inet_aton(a), us / 1e6) for a, us in destinations.items())
+        for address in drop:
+            table.pop(socket.inet_aton(address), None)
+        if not table:
+            del self.matrix[ifindex]
+        return {"ifindex": ifindex, "destinations": len(table)}
+
     def clear(self, device: str, direction: str) -> dict[str, Any]:
         ifindex = self.index.pop((direction, device), None)
         if ifindex is not None:
@@ -134,6 +168,8 @@ class DelayLine:
             return self.set(message["device"], message["direction"], int(message["delay_us"]),
                             int(message.get("jitter_us", 0)), int(message.get("loss_ppm", 0)),
                             int(message.get("reorder_ppm", 0)), message.get("destinations"))
+        if op == "cells":
+            return self.cells(message["device"], message.get("destinations", {}), message.get("drop", []))
         if op == "clear":
             return self.clear(message["device"], message["direction"])
         if op == "stats":
@@ -260,7 +296,7 @@ def serve(first_queue: int, control: str, max_held: int = DEFAULT_MAX_HELD) -> N
 def _control(ctl: socket.socket, line: DelayLine) -> None:
     while True:
         try:
-            data, sender = ctl.recvfrom(65536)
+            data, sender = ctl.recvfrom(MESSAGE_BYTES)
         except BlockingIOError:
             return
         try:

@@ -135,7 +135,7 @@ class DelayLines:
                 del self.settings[(direction, device)]  # its vnode was removed meanwhile
                 continue
             try:
-                self._send({"op": "set", "device": device, "direction": direction, **lim})
+                self._configure(device, direction, lim)
             except OSError as exc:  # a stopped vnode has no veth: its next start sends the settings again
                 log.info("delay line: %s %s not restored: %s", direction, device, exc)
 
@@ -184,6 +184,10 @@ class DelayLines:
             raise OSError(f"delay line: {answer.get('error')}")
         return answer
 
+    def _configure(self, device: str, direction: str, lim: dict[str, Any]) -> None:
+        for message in delayline.set_messages(device, direction, lim):
+            self._send(message)
+
     # -- what plans ask ---------------------------------------------------------------
     def set(self, owner: str, device: str, direction: str, limits: dict[str, Any], record: Record,
             destinations: dict[str, int] | None = None) -> None:
@@ -193,7 +197,7 @@ class DelayLines:
         lim: dict[str, Any] = {key: int(limits[key]) for key in ("delay_us", "jitter_us", "loss_ppm", "reorder_ppm")}
         if destinations:
             lim["destinations"] = destinations
-        self._send({"op": "set", "device": device, "direction": direction, **lim})  # before the rule: no packet unset
+        self._configure(device, direction, lim)  # before the rule: no packet unset
         self.settings[(direction, device)] = lim
         ident = f"{self.chain}/{direction}/{device}"
         if not self.journal.has("iptables_rule", ident):
@@ -201,6 +205,21 @@ class DelayLines:
             record("iptables_rule", ident, table=iptables.TABLE, chain=self.chain, spec=spec,
                    direction=direction, device=device, control=self.control)
             iptables.rule_add(self.chain, spec)
+
+    def cells(self, device: str, destinations: dict[str, int], drop: list[str]) -> None:
+        """Change some of the latency-matrix delays (us) of ``device``'s output, set before, and leave the rest."""
+        self.ready()
+        lim = self.settings.get(("output", device))
+        if lim is None:
+            raise OSError(f"the delay line holds no output settings for {device}: its latency cells cannot change")
+        for message in delayline.cells_messages(device, sorted(destinations.items()), sorted(drop)):
+            self._send(message)
+        table = lim.setdefault("destinations", {})  # in place: a copy would cost one entry per destination
+        table.update(destinations)
+        for address in drop:
+            table.pop(address, None)
+        if not table:
+            del lim["destinations"]
 
     def clear(self, device: str, direction: str) -> None:
         """No delay line for this direction any more (nothing to do when it had none)."""

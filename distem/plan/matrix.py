@@ -26,7 +26,7 @@ from ..model.entities import VNode
 from ..model.links import LinkLimits
 from ..model.names import ifb_name, link_alias, veth_name
 from ..wire import vnode_owner
-from .ops import IfbCreate, MatrixReplace, Op, RedirectIngress, ShapingClear
+from .ops import DelayLineCells, IfbCreate, MatrixReplace, Op, RedirectIngress, ShapingClear
 from .shaping import UNLIMITED_BPS, Backend, delay_line_ops, direction_ops, htb_burst, queue_limit
 
 Applied = Mapping[tuple[str, int], "DeviceMatrix"]  # (vnode, interface index) -> what its device holds
@@ -55,12 +55,37 @@ def destinations(vnodes: Mapping[str, VNode], cells: Mapping[tuple[str, str], in
         targets = sorted(vnodes)
         pairs = [((src, dst), cells.get((src, dst), 0)) for src in sorted(sources) for dst in targets]
     for (src, dst), us in pairs:
-        source, target = vnodes.get(src), vnodes.get(dst)
-        if not us or source is None or target is None or not source.ifaces or not target.ifaces:
+        place = cell_place(vnodes.get(src), vnodes.get(dst))
+        if us and place:
+            out.setdefault((src, place[0]), {})[place[1]] = us
+    return out
+
+
+def cell_place(source: VNode | None, target: VNode | None) -> tuple[int, str] | None:
+    """Where cell (source, target) goes: the slot of source's interface that shares a vnetwork with target
+    (its first when none does) and target's address there; None when either has no interface."""
+    if source is None or target is None or not source.ifaces or not target.ifaces:
+        return None
+    shared = [(s.slot, t.address.ip) for s in source.ifaces for t in target.ifaces if s.vnetwork == t.vnetwork]
+    slot, address = shared[0] if shared else (source.ifaces[0].slot, target.ifaces[0].address.ip)
+    return slot, str(address)
+
+
+def changed_tables(vnodes: Mapping[str, VNode], applied: Applied,
+                   changed: Mapping[tuple[str, str], int]) -> dict[tuple[str, int], dict[str, int]]:
+    """The tables of the sources of ``changed`` cells: what their devices hold (``applied``) with those
+    cells changed. Only the changed cells are looked at: a one-cell change costs the same at any N."""
+    out = {(src, iface.slot): dict(applied.get((src, iface.slot), DeviceMatrix()).delays)
+           for src in {s for s, _ in changed} if src in vnodes for iface in vnodes[src].ifaces}
+    for (src, dst), us in changed.items():
+        place = cell_place(vnodes.get(src), vnodes.get(dst))
+        if place is None:
             continue
-        shared = [(s.slot, t.address.ip) for s in source.ifaces for t in target.ifaces if s.vnetwork == t.vnetwork]
-        index, address = shared[0] if shared else (source.ifaces[0].slot, target.ifaces[0].address.ip)
-        out.setdefault((src, index), {})[str(address)] = us
+        table = out[(src, place[0])]
+        if us:
+            table[place[1]] = us
+        else:
+            table.pop(place[1], None)
     return out
 
 
@@ -121,6 +146,18 @@ def check_size(vnode: str, new: DeviceMatrix) -> None:
 
 
 
+def delay_line_change(platform_id: str, owner: str, veth: str, output: LinkLimits | None,
+                      old: Mapping[str, int], new: Mapping[str, int]) -> list[Op]:
+    """The delay line's part of a matrix change on one output: the cells that differ when it holds a table
+    and keeps one (the others are not sent again); else the whole setting (or none: no limits, no table)."""
+    if old == new:
+        return []
+    if not (old and new):
+        return delay_line_ops(platform_id, owner, veth, "output", output, new)
+    return [DelayLineCells(owner=owner, device=veth, drop=tuple(sorted(set(old) - set(new))),
+                           destinations={a: us for a, us in sorted(new.items()) if old.get(a) != us})]
+
+
 def vnode_matrix_ops(platform_id: str, vnode: VNode, backend: Backend, applied: Applied,
                      tables: Mapping[tuple[str, int], Mapping[str, int]], fresh: bool, limits_changed: bool,
                      shaped: bool = False) -> tuple[list[Op], dict[tuple[str, int], DeviceMatrix]]:
@@ -140,8 +177,8 @@ def vnode_matrix_ops(platform_id: str, vnode: VNode, backend: Backend, applied: 
         ifb, veth = ifb_name(platform_id, vnode.index, iface.slot), veth_name(platform_id, vnode.index, iface.slot)
         if backend == "userspace":
             table = dict(tables.get(key, {}))
-            if applied.get(key, DeviceMatrix()).delays != table:
-                ops += delay_line_ops(platform_id, owner, veth, "output", iface.output, table)
+            ops += delay_line_change(platform_id, owner, veth, iface.output, applied.get(key, DeviceMatrix()).delays,
+                                     table)
             states[key] = DeviceMatrix(delays=table)
             continue
         old = DeviceMatrix() if fresh else applied.get(key, DeviceMatrix())

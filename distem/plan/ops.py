@@ -370,6 +370,21 @@ class DelayLineSet(Op):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DelayLineCells(Op):
+    """Some latency-matrix delays of a viface's output, already in the delay line, changed or dropped:
+    the rest of its table stays, so a one-cell change costs one cell whatever the number of vnodes."""
+
+    kind: ClassVar[str] = "delayline_cells"
+    device: str
+    destinations: dict[str, int] = field(default_factory=dict)  # address -> us
+    drop: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        said = [f"{a} {us}us" for a, us in self.destinations.items()] + [f"{a} none" for a in self.drop]
+        return f"# delay line, output of {self.device}: matrix delays {', '.join(said)} (a control message)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DelayLineClear(Op):
     """This viface direction no longer goes through the delay line (a no-op when it did not)."""
 

@@ -3,7 +3,6 @@ requested vs measured, heatmaps. The tc layout is in plan/matrix.py."""
 
 from __future__ import annotations
 
-from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +12,7 @@ import pandas as pd
 from ..errors import ValidationError
 from ..model import FROZEN, RUNNING, PlatformModel, VNode
 from ..model.matrix import Cells, cells_from_frame, parse_matrix
-from ..plan.matrix import DeviceMatrix, destinations, vnode_matrix_ops
+from ..plan.matrix import DeviceMatrix, changed_tables, destinations, vnode_matrix_ops
 from ..plan.ops import Op
 from .measure import Measures
 from .pool import PnodePool
@@ -81,7 +80,7 @@ class Matrix:
         """These cells (0 clears one) on the running vnodes they come from; then the model says so.
         Only the sources of cells that change are planned: an event engine sends one cell at a time."""
         changed = {pair: us for pair, us in cells.items() if self.model.latencies.get(pair, 0) != us}
-        self._send({src for src, _ in changed}, ChainMap(changed, self.model.latencies))
+        self._send({src for src, _ in changed}, changed_tables(self.model.vnodes, self.applied, changed))
         self.model.update_latencies(changed)
 
     def refresh(self, vnode: str) -> None:
@@ -89,10 +88,11 @@ class Matrix:
         addresses its cells go to and come from did."""
         self.applied = {key: state for key, state in self.applied.items()
                         if key[0] != vnode or key[1] in {i.slot for i in self.model.vnode(vnode).ifaces}}
-        self._send({src for src, dst in self.model.latencies if vnode in (src, dst)}, self.model.latencies)
+        sources = {src for src, dst in self.model.latencies if vnode in (src, dst)}
+        self._send(sources, destinations(self.model.vnodes, self.model.latencies, sources))
 
-    def _send(self, sources: set[str], cells: Mapping[tuple[str, str], int]) -> None:
-        tables = destinations(self.model.vnodes, cells, sources)
+    def _send(self, sources: set[str], tables: Tables) -> None:
+        """Each running source's interfaces to hold ``tables`` (what they do not hold of it is sent)."""
         calls: dict[str, list[dict[str, Any]]] = {}
         applied: dict[tuple[str, int], DeviceMatrix] = {}
         for name, status in self.model.status.items():  # not sources: each batch in the vnodes' order
