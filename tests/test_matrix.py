@@ -105,6 +105,28 @@ def test_one_class_per_distinct_delay_and_only_changes_sent():
     assert device_plan("o", "ifb", LinkLimits(), new, new, limits_changed=False) is None
 
 
+def test_an_address_keeps_its_u32_node_while_held_even_when_the_one_it_clashed_with_goes():
+    # same last byte (bucket 5) and same next 11 bits: the second takes the next node
+    old = allocate(DeviceMatrix(), {"10.144.0.5": 10_000, "10.152.0.5": 20_000})
+    first = device_plan("o", "ifb", LinkLimits(), DeviceMatrix(), old, limits_changed=False)
+    assert [(a, node) for a, node, _ in first.entries] == [("10.144.0.5", 1), ("10.152.0.5", 2)]
+    gone = allocate(old, {"10.152.0.5": 20_000, "10.144.0.7": 20_000})
+    assert [(a, node) for a, node in device_plan("o", "ifb", LinkLimits(), old, gone, False).drop_entries] == [
+        ("10.144.0.5", 1)]
+    moved = allocate(gone, {"10.152.0.5": 30_000, "10.144.0.7": 20_000})  # 20 ms's class stays: a new entry
+    change = device_plan("o", "ifb", LinkLimits(), gone, moved, limits_changed=False)
+    assert [(a, node) for a, node, _ in change.entries] == [("10.152.0.5", 2)]
+
+
+def test_a_one_cell_change_plans_one_entry_whatever_the_table():
+    table = {f"10.144.{k // 250}.{k % 250 + 2}": 1000 * (1 + k % 40) for k in range(3000)}
+    old = allocate(DeviceMatrix(), table)
+    new = allocate(old, {**table, "10.144.0.2": 99_000})
+    change = device_plan("o", "ifb", LinkLimits(), old, new, limits_changed=False)
+    assert change.entries == (("10.144.0.2", old.slots["10.144.0.2"] & 0xFFF, new.classes[99_000]),)
+    assert new.slots is old.slots  # the same addresses: nothing copied
+
+
 @pytest.mark.root
 @pytest.mark.guest
 def test_p_latencies_round_trip_and_bad_input_changes_nothing(platform, busybox):

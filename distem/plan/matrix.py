@@ -37,11 +37,14 @@ MAX_CLASSES = 0xFF00  # class minors and leaf majors stay below 0xffff
 
 @dataclass(frozen=True, slots=True)
 class DeviceMatrix:
-    """What one ifb holds: destination address -> delay (us), and the class of each delay."""
+    """What one ifb holds: destination address -> delay (us), the class of each delay, and the u32 slot
+    of each address (its bucket << 12 | its node), kept while the address is held: a change touches only
+    the addresses it changes, and a clash's second address keeps its node when the first goes."""
 
     delays: Mapping[str, int] = field(default_factory=dict)
     classes: Mapping[int, int] = field(default_factory=dict)  # delay_us -> class minor
     table: bool = False  # the hash table and the filter into it exist
+    slots: Mapping[str, int] = field(default_factory=dict)  # address -> bucket << 12 | node
 
 
 def destinations(vnodes: Mapping[str, VNode], cells: Mapping[tuple[str, str], int],
@@ -89,29 +92,40 @@ def changed_tables(vnodes: Mapping[str, VNode], applied: Applied,
     return out
 
 
-def node_id(address: str, taken: set[int]) -> int:
-    """The u32 node of ``address`` in its bucket: from the address's next 11 bits, so it stays the
-    same as the matrix changes; a clash with another address of the bucket takes the next free."""
-    node = ((int(IPv4Address(address)) >> 8) & 0x7FF) + 1
-    while node in taken:
+def slot_of(address: str, taken: set[int]) -> int:
+    """The u32 slot of ``address``: its bucket (the last byte) << 12 | its node, from the address's next 11
+    bits; a clash with another address of the bucket takes the next free node."""
+    value = int(IPv4Address(address))
+    bucket, node = value & 0xFF, ((value >> 8) & 0x7FF) + 1
+    while bucket << 12 | node in taken:
         node = node % 0xFFF + 1
-    return node
+    return bucket << 12 | node
 
 
 def allocate(old: DeviceMatrix, delays: Mapping[str, int]) -> DeviceMatrix:
-    """Keep the classes of delays still used; new delays take the lowest free class minors."""
+    """Keep the classes of delays still used and the slots of addresses still held; new delays take
+    the lowest free class minors, new addresses a free slot."""
     wanted = set(delays.values())
     classes = {us: minor for us, minor in old.classes.items() if us in wanted}
     free = (m for m in range(FIRST_CLASS, FIRST_CLASS + MAX_CLASSES) if m not in classes.values())
     for us in sorted(wanted - set(classes)):
         classes[us] = next(free)
-    return DeviceMatrix(delays=dict(delays), classes=classes, table=old.table or bool(delays))
+    slots = old.slots
+    added, gone = delays.keys() - slots.keys(), slots.keys() - delays.keys()
+    if added or gone:
+        slots = {a: slot for a, slot in slots.items() if a not in gone}
+        taken = set(slots.values())
+        for address in sorted(added):
+            slots[address] = slot_of(address, taken)
+            taken.add(slots[address])
+    return DeviceMatrix(delays=dict(delays), classes=classes, table=old.table or bool(delays), slots=slots)
 
 
 def device_plan(owner: str, device: str, limits: LinkLimits, old: DeviceMatrix, new: DeviceMatrix,
                 limits_changed: bool) -> MatrixReplace | None:
     """The difference between ``old`` and ``new`` on ``device`` as one op (None: nothing to do).
-    ``limits_changed``: the interface's own limits moved, so every leaf is rewritten."""
+    ``limits_changed``: the interface's own limits moved, so every leaf is rewritten. Only the addresses
+    whose delay changed are looked at (a class kept keeps its minor): a cell costs the same at any N."""
     rate = limits.rate_bps or UNLIMITED_BPS
     set_classes = tuple(sorted(
         (minor, queue_limit(with_delay), with_delay)
@@ -119,24 +133,15 @@ def device_plan(owner: str, device: str, limits: LinkLimits, old: DeviceMatrix, 
         if limits_changed or old.classes.get(us) != minor
         for with_delay in [replace(limits, delay_us=limits.delay_us + us)]))
     drop_classes = tuple(sorted(set(old.classes.values()) - set(new.classes.values())))
-    nodes: dict[int, set[int]] = {}
-    entries, drops = [], []
-    for address in sorted(set(old.delays) | set(new.delays)):
-        bucket = nodes.setdefault(int(IPv4Address(address)) & 0xFF, set())
-        node = node_id(address, bucket)
-        bucket.add(node)
-        before = old.classes.get(old.delays[address]) if address in old.delays else None
-        after = new.classes.get(new.delays[address]) if address in new.delays else None
-        if after is None:
-            drops.append((address, node))
-        elif after != before:
-            entries.append((address, node, after))
+    moved = dict(new.delays.items() - old.delays.items())
+    entries = tuple((a, new.slots[a] & 0xFFF, new.classes[us]) for a, us in sorted(moved.items())
+                    if old.classes.get(old.delays.get(a, -1)) != new.classes[us])
+    drops = tuple((a, old.slots[a] & 0xFFF) for a in sorted(old.delays.keys() - new.delays.keys()))
     if not (set_classes or drop_classes or entries or drops):
         return None
     return MatrixReplace(owner=owner, device=device, rate_bps=rate, burst_bytes=htb_burst(rate),
                          table=bool(new.delays) and not old.table,
-                         set_classes=set_classes, drop_classes=drop_classes, entries=tuple(entries),
-                         drop_entries=tuple(drops))
+                         set_classes=set_classes, drop_classes=drop_classes, entries=entries, drop_entries=drops)
 
 
 def check_size(vnode: str, new: DeviceMatrix) -> None:
