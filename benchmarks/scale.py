@@ -7,9 +7,9 @@ vnode at N. Beside it, the raw-LXC floor at the same N: the same containers star
 bindings alone. Then, on 50 fake pnodes (distem.testing.fake: everything but the pnodes' work), the
 controller's plan of 10,000 vnodes: time, memory, operations per pnode and bytes sent to each.
 
-Results go to benchmarks/results/scale.md (and scale.csv).
+Results go to benchmarks/results/scale.md (and scale-PART.csv: a run rewrites the parts it ran).
 
-    .venv/bin/python benchmarks/scale.py [--sizes 100 300 1000 1100] [--only local floor plan]
+    .venv/bin/python benchmarks/scale.py [--sizes 10 100 300 1000 1100] [--only local cluster most debian plan]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import pandas as pd
 
 import distem
 from distem.agent import cgroups
+from distem.testing.cluster import local_cluster
 from distem.testing.fake import fake_platform
 
 RESULTS = Path(__file__).parent / "results"
@@ -149,6 +150,97 @@ def floor_run(n: int, image: str) -> dict[str, object]:
         cgroups.remove_subtree("distem-floor")
 
 
+def cluster_run(n: int, image: str, pnodes: int = 5) -> dict[str, object]:
+    """N vnodes on ``pnodes`` pnodes of distem.testing.local_cluster (namespaces, each with its own sshd and
+    agent, sharing this machine's 2 cores): one VXLAN vnetwork, started 100 at a time, all reached from n0."""
+    names = [f"n{i}" for i in range(n)]
+    with local_cluster(pnodes) as members:
+        p = distem.Platform(members, progress=False)
+        try:
+            p.vnetwork("vnet", "10.144.0.0/16", network_type="vxlan")
+            t = time.perf_counter()
+            p.vnodes_create(names, {"vfilesystem": {"image": image, "shared": True},
+                                    "vifaces": [{"name": "if0", "vnetwork": "vnet"}]})
+            create = time.perf_counter() - t
+            t = time.perf_counter()
+            for k in range(0, n, PER_START_BATCH):
+                p.vnodes_start(names[k:k + PER_START_BATCH])
+            start = time.perf_counter() - t
+            t = time.perf_counter()
+            deadline = time.monotonic() + 120
+            while not all(p.reachable("n0").values()):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("not every vnode answered n0 within 120 s")
+            reach = time.perf_counter() - t
+        finally:
+            t = time.perf_counter()
+            p.close()
+            clean = time.perf_counter() - t
+    return {"vnodes": n, "pnodes": pnodes, "create s": round(create, 2), "start s": round(start, 2),
+            "start rate /s": round(n / start), "per pnode /s": round(n / start / pnodes, 1),
+            "all reached s": round(reach, 2), "clean s": round(clean, 2)}
+
+
+def most_run(image: str, most: int, step: int = 500, floor_gib: float = 2.0) -> dict[str, object]:
+    """Busybox vnodes (shared filesystem, no matrix) started ``step`` at a time until ``most``, a start
+    fails, or less than ``floor_gib`` of memory is left: how far this machine goes and what stops it."""
+    free_before, started, stopped_by = meminfo(), 0, f"the benchmark's cap ({most:,})"
+    rates = []
+    with tempfile.TemporaryDirectory(prefix="distem-scale-most-") as state_dir:
+        p = distem.Platform(state_dir=state_dir, progress=False)
+        try:
+            p.vnetwork("vnet", "10.144.0.0/16")
+            while started < most:
+                batch = [f"n{i}" for i in range(started, min(most, started + step))]
+                p.vnodes_create(batch, {"vfilesystem": {"image": image, "shared": True},
+                                        "vifaces": [{"name": "if0", "vnetwork": "vnet"}]})
+                t = time.perf_counter()
+                try:
+                    for k in range(0, len(batch), PER_START_BATCH):
+                        p.vnodes_start(batch[k:k + PER_START_BATCH])
+                except Exception as exc:  # what stops it is the result
+                    stopped_by = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                    break
+                rates.append(len(batch) / (time.perf_counter() - t))
+                started += len(batch)
+                print({"running": started, "rate /s": round(rates[-1]), "available GiB":
+                       round(meminfo() / 2**30, 1)}, flush=True)
+                if meminfo() < floor_gib * 2**30:
+                    stopped_by = f"less than {floor_gib} GiB of memory left"
+                    break
+            per_vnode = (free_before - meminfo()) / max(started, 1) / 2**20
+            reached = p.reachable("n0") if started else {}
+        finally:
+            t = time.perf_counter()
+            p.close()
+            clean = time.perf_counter() - t
+    return {"running": started, "stopped by": stopped_by, "memory per vnode MiB": round(per_vnode, 2),
+            f"rate of the last {step} /s": round(rates[-1]) if rates else None,
+            "answering n0": sum(reached.values()), "clean s": round(clean, 1)}
+
+
+def debian_run(n: int = 20) -> dict[str, object]:
+    """Memory of Debian vnodes (systemd and sshd, copy-on-write overlay on one image) once all listen on 22."""
+    image = str(distem.images.debian("bookworm", progress=False))
+    names = [f"d{i}" for i in range(n)]
+    with tempfile.TemporaryDirectory(prefix="distem-scale-debian-") as state_dir:
+        p = distem.Platform(state_dir=state_dir, progress=False)
+        try:
+            p.vnetwork("vnet", "10.144.0.0/24")
+            p.vnodes_create(names, {"vfilesystem": {"image": image}, "vifaces": [{"name": "if0", "vnetwork": "vnet"}]})
+            free_before = meminfo()
+            p.vnodes_start(names)
+            if not p.wait_vnodes({"timeout": 300, "port": 22}):
+                raise RuntimeError("the Debian vnodes did not all listen on port 22 within 300 s")
+            time.sleep(SETTLE_S)
+            per_vnode = (free_before - meminfo()) / n / 2**20
+            cgroup = p.vnodes["memory_mib"].median()
+        finally:
+            p.close()
+    return {"vnodes": n, "machine memory per vnode MiB": round(per_vnode, 1),
+            "cgroup memory per vnode MiB (median)": round(float(cgroup), 1)}
+
+
 def plan_run(vnodes: int = 10_000, pnodes: int = 50, matrix_sample: int = 300) -> list[dict[str, object]]:
     """The controller's side of a 10,000-vnode platform on 50 fake pnodes, and what a dense matrix costs it."""
     image = Path(tempfile.mkdtemp(prefix="distem-scale-plan-")) / "image.tar"
@@ -190,22 +282,29 @@ def plan_run(vnodes: int = 10_000, pnodes: int = 50, matrix_sample: int = 300) -
     return rows
 
 
-def write(local: list[dict], floor: list[dict], plan: list[dict]) -> None:
+PARTS = {  # part -> its heading in scale.md; each run rewrites the CSVs of the parts it ran, the page shows all
+    "local": "N vnodes on this pnode, with the raw-LXC floor beside them",
+    "cluster": "On local_cluster(5): five pnodes (namespaces with their own sshd and agent) on the same 2 cores",
+    "most": "How many this machine holds: started 500 at a time until a failure, 2 GiB left, or the cap",
+    "debian": "Debian vnodes (systemd, sshd; an overlay each on one image), once all listen on port 22",
+    "plan": "The plan of 10,000 vnodes on 50 fake pnodes (the controller's whole work, the pnodes' none)",
+}
+
+
+def write(results: dict[str, pd.DataFrame]) -> None:
     RESULTS.mkdir(exist_ok=True)
-    kernel = os.uname().release
-    lines = ["# Scale (one pnode; the plan on 50 fake pnodes)", "",
-             f"Kernel {kernel}, {os.cpu_count()} cores, {meminfo('MemTotal') / 2**30:.0f} GiB; busybox vnodes sharing one "
-             "filesystem, one vnetwork. Start rates per 100 vnodes as they come up; the floor: the same "
-             f"containers with the lxc bindings alone, in the same run, up to {FLOOR_MOST} (one bridge). The "
-             "matrix: every pair a random delay of 1-50 ms (the userspace delay line: this kernel has no netem).", ""]
-    if local:
-        table = pd.DataFrame(local).set_index("vnodes")
-        if floor:
-            table = table.join(pd.DataFrame(floor).set_index("vnodes"))
-        table.to_csv(RESULTS / "scale.csv")
-        lines += [table.to_markdown(), ""]
-    if plan:
-        lines += [pd.DataFrame(plan).to_markdown(index=False), ""]
+    for part, frame in results.items():
+        frame.to_csv(RESULTS / f"scale-{part}.csv", index=False)
+    lines = ["# Scale (one pnode; five in namespaces; the plan on 50 fake pnodes)", "",
+             f"Kernel {os.uname().release}, {os.cpu_count()} cores, {meminfo('MemTotal') / 2**30:.0f} GiB; busybox "
+             "vnodes sharing one filesystem, one vnetwork, unless said. Start rates per 100 vnodes as they come up; the "
+             f"floor: the same containers with the lxc bindings alone, in the same run, up to {FLOOR_MOST} (one "
+             "bridge). The matrix: every pair a random delay of 1-50 ms (the userspace delay line: this kernel has "
+             "no netem).", ""]
+    for part, heading in PARTS.items():
+        path = RESULTS / f"scale-{part}.csv"
+        if path.exists():
+            lines += [f"## {heading}", "", pd.read_csv(path).to_markdown(index=False), ""]
     (RESULTS / "scale.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
@@ -213,23 +312,34 @@ def write(local: list[dict], floor: list[dict], plan: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 300, 1000, 1100])
-    parser.add_argument("--only", nargs="+", choices=["local", "floor", "plan"], default=["local", "floor", "plan"])
+    parser.add_argument("--cluster-size", type=int, default=1000, help="vnodes on local_cluster(5)")
+    parser.add_argument("--most", type=int, default=5000, help="the cap of the how-many run")
+    parser.add_argument("--only", nargs="+", choices=list(PARTS), default=list(PARTS))
     args = parser.parse_args()
     image = str(distem.images.busybox())
-    local, floor, plan = [], [], []
+    local, floor = [], []
+    results: dict[str, pd.DataFrame] = {}
     with tempfile.TemporaryDirectory(prefix="distem-scale-") as state_dir:
-        for n in args.sizes:
-            if "floor" in args.only and n <= FLOOR_MOST:  # first: a distem run's namespaces take seconds to go
+        for n in args.sizes if "local" in args.only else []:
+            if n <= FLOOR_MOST:  # first: a distem run's namespaces take seconds to go
                 floor.append(floor_run(n, image))
                 print(floor[-1], flush=True)
                 time.sleep(SETTLE_S)
-            if "local" in args.only:
-                local.append(local_run(n, image, state_dir))
-                print(local[-1], flush=True)
-                time.sleep(SETTLE_S)
+            local.append(local_run(n, image, state_dir))
+            print(local[-1], flush=True)
+            time.sleep(SETTLE_S)
+    if local:
+        results["local"] = pd.DataFrame(local).merge(pd.DataFrame(floor), on="vnodes", how="left")
+    runs = {"cluster": lambda: cluster_run(args.cluster_size, image), "most": lambda: most_run(image, args.most),
+            "debian": debian_run}
+    for part, run in runs.items():
+        if part in args.only:
+            results[part] = pd.DataFrame([run()])
+            print(results[part].to_dict("records"), flush=True)
+            time.sleep(SETTLE_S)
     if "plan" in args.only:
-        plan = plan_run()
-    write(local, floor, plan)
+        results["plan"] = pd.DataFrame(plan_run())
+    write(results)
 
 
 if __name__ == "__main__":
