@@ -15,6 +15,7 @@ Results go to benchmarks/results/scale.md (and scale-PART.csv: a run rewrites th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -24,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import lxc
@@ -150,11 +152,27 @@ def floor_run(n: int, image: str) -> dict[str, object]:
         cgroups.remove_subtree("distem-floor")
 
 
+@contextlib.contextmanager
+def host_neighbour_room(most: int) -> Iterator[None]:
+    """The ARP table's thresholds raised on this machine meanwhile: a local_cluster's pnodes are network
+    namespaces, whose agents cannot raise them (all namespaces share the table; an agent in the initial one
+    does it for its platform)."""
+    paths = [Path(f"/proc/sys/net/ipv4/neigh/default/gc_thresh{k}") for k in (2, 3)]
+    before = [p.read_text() for p in paths]
+    for path in paths:
+        path.write_text(str(max(most, int(path.read_text()))))
+    try:
+        yield
+    finally:
+        for path, old in zip(paths, before):
+            path.write_text(old)
+
+
 def cluster_run(n: int, image: str, pnodes: int = 5) -> dict[str, object]:
     """N vnodes on ``pnodes`` pnodes of distem.testing.local_cluster (namespaces, each with its own sshd and
     agent, sharing this machine's 2 cores): one VXLAN vnetwork, started 100 at a time, all reached from n0."""
     names = [f"n{i}" for i in range(n)]
-    with local_cluster(pnodes) as members:
+    with local_cluster(pnodes) as members, host_neighbour_room(2 * n + 1024):
         p = distem.Platform(members, progress=False)
         try:
             p.vnetwork("vnet", "10.144.0.0/16", network_type="vxlan")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import uuid
@@ -19,6 +20,7 @@ from .journal import Entry, Journal
 from .undo import undo
 
 Op = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 def extract_image(tarball: str, target: str) -> None:
@@ -260,6 +262,9 @@ class Applier:
     def neighbour_room(self, owner: str, gc_thresh2: int, gc_thresh3: int) -> None:
         for name, wanted in (("gc_thresh2", gc_thresh2), ("gc_thresh3", gc_thresh3)):
             path = f"/proc/sys/net/ipv4/neigh/default/{name}"
+            if not os.path.exists(path):  # a pnode in a network namespace (local_cluster): the host's, not ours
+                log.info("%s is not in this network namespace: the ARP table's room is its host's", path)
+                return
             with open(path) as f:
                 old = int(f.read())
             if old < wanted:  # never lowered; what it was before the first raise is what is put back
