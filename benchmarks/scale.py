@@ -237,7 +237,7 @@ def most_run(image: str, most: int, step: int = 500, floor_gib: float = 2.0) -> 
                     stopped_by = f"less than {floor_gib} GiB of memory left"
                     break
             per_vnode = (free_before - meminfo()) / max(started, 1) / 2**20
-            reach, answered = reach_all(p, timeout=300) if started else (float("nan"), 0)
+            reach, answered = reach_all(p, timeout=120) if started else (float("nan"), 0)
         finally:
             t = time.perf_counter()
             p.close()

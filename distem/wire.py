@@ -42,7 +42,7 @@ OPS: dict[str, tuple[str, ...]] = {
     "partition_set": ("device", "sink", "alias", "addresses"),
     "link_state": ("device", "up"),
     "cgroup_write": ("version", "controller", "path", "file", "value"),
-    "neighbour_room": ("gc_thresh2", "gc_thresh3"),
+    "neighbour_room": ("gc_thresh2", "gc_thresh3", "netdev_max_backlog"),
     # routing inside a running vnode's network namespace
     "forwarding_set": ("vnode", "enabled"),
     "route_replace": ("vnode", "destination", "via", "device"),

@@ -21,6 +21,7 @@ from .undo import undo
 
 Op = dict[str, Any]
 log = logging.getLogger(__name__)
+NEIGH = "/proc/sys/net/ipv4/neigh/default/{}"
 
 
 def extract_image(tarball: str, target: str) -> None:
@@ -259,12 +260,12 @@ class Applier:
     def cgroup_write(self, owner: str, version: int, controller: str, path: str, file: str, value: str) -> None:
         cgroups.write(version, controller, path, file, value)
 
-    def neighbour_room(self, owner: str, gc_thresh2: int, gc_thresh3: int) -> None:
-        for name, wanted in (("gc_thresh2", gc_thresh2), ("gc_thresh3", gc_thresh3)):
-            path = f"/proc/sys/net/ipv4/neigh/default/{name}"
+    def neighbour_room(self, owner: str, gc_thresh2: int, gc_thresh3: int, netdev_max_backlog: int = 0) -> None:
+        for path, wanted in ((NEIGH.format("gc_thresh2"), gc_thresh2), (NEIGH.format("gc_thresh3"), gc_thresh3),
+                             ("/proc/sys/net/core/netdev_max_backlog", netdev_max_backlog)):
             if not os.path.exists(path):  # a pnode in a network namespace (local_cluster): the host's, not ours
-                log.info("%s is not in this network namespace: the ARP table's room is its host's", path)
-                return
+                log.info("%s is not in this network namespace: it is its host's", path)
+                continue
             with open(path) as f:
                 old = int(f.read())
             if old < wanted:  # never lowered; what it was before the first raise is what is put back

@@ -42,15 +42,20 @@ def given_hosts_text(entries: Sequence[Sequence[str]]) -> str:
 SMALL = 512  # the kernel's default gc_thresh2: below, a pnode's ARP table is left as it is
 
 
-def neighbour_entries(vnodes: Iterable[VNode], pnode: str) -> int:
-    """How many ARP entries the vnodes of ``pnode`` may hold at once: each, one per vnode of each of its
-    vnetworks (wherever they are)."""
+def neighbour_entries(vnodes: Iterable[VNode], pnode: str) -> tuple[int, int]:
+    """(How many ARP entries the vnodes of ``pnode`` may hold at once: each, one per vnode of each of its
+    vnetworks, wherever they are; how many of ``pnode``'s ports one broadcast reaches at most: the vifaces
+    of its largest vnetwork there)."""
     vnodes = list(vnodes)
     members: dict[str, int] = {}
+    here: dict[str, int] = {}
     for vnode in vnodes:
         for iface in vnode.ifaces:
             members[iface.vnetwork] = members.get(iface.vnetwork, 0) + 1
-    return sum(members[iface.vnetwork] for vnode in vnodes if vnode.host == pnode for iface in vnode.ifaces)
+            if vnode.host == pnode:
+                here[iface.vnetwork] = here.get(iface.vnetwork, 0) + 1
+    entries = sum(members[iface.vnetwork] for vnode in vnodes if vnode.host == pnode for iface in vnode.ifaces)
+    return entries, max(here.values(), default=0)
 
 
 def etc_plan(paths: PnodePaths, hosts: str) -> Plan:

@@ -144,9 +144,9 @@ class VNodes:
         """Room in each pnode's ARP table for what its vnodes may hold (NeighbourRoom), raised as it grows."""
         plans = {}
         for pnode in pnodes:
-            entries = neighbour_entries(self.model.vnodes.values(), pnode)
+            entries, flood = neighbour_entries(self.model.vnodes.values(), pnode)
             if entries > max(SMALL, self.room.get(pnode, 0)):
-                plans[pnode] = [NeighbourRoom.for_entries(entries).to_wire()]
+                plans[pnode] = [NeighbourRoom.for_entries(entries, flood).to_wire()]
                 self.room[pnode] = entries
         self.pool.apply(plans)
 
