@@ -15,7 +15,8 @@ import pytest
 import distem
 from distem.errors import AgentError, ValidationError
 from distem.frontends import cli
-from distem.model import PlatformModel, PNode, parse_vnode
+from distem.model import PlatformModel, PNode, parse_cidr, parse_vnode
+from distem.plan.neighbours import neighbour_room
 from distem.platform.pnodes import as_pnode, parse_nodefile, read_nodefile
 from distem.testing.cluster import local_cluster
 
@@ -56,6 +57,17 @@ def test_pnodes_from_specs_and_host_names():
         distem.Platform(["node-1"], ssh_config="/no/such/file")
     with pytest.raises(ValidationError, match="cgroup_parent"):
         PlatformModel("a1b2c3", [PNode(name="p", cgroup_parent="../up")])
+
+
+def test_each_pnode_gets_room_for_its_vnodes_arp_entries_and_a_broadcast_s_copies():
+    model = PlatformModel("a1b2c3", [PNode(name="a"), PNode(name="b")])
+    model.add_vnetwork("lan", parse_cidr("cidr", "10.0.0.0/24"))
+    model.add_vnetwork("wan", parse_cidr("cidr", "10.1.0.0/24"))
+    for name, host, nets in [("x", "a", ["lan"]), ("y", "a", ["lan", "wan"]), ("z", "b", ["lan"]), ("w", "b", ["wan"])]:
+        model.add_vnodes([parse_vnode(name, {"host": host, "vfilesystem": {"image": "/i.tgz"},
+                                             "vifaces": [{"name": f"if{k}", "vnetwork": n} for k, n in enumerate(nets)]})])
+    # lan has 3 members, wan 2: on a, x holds 3 entries and y 3 + 2; a's largest vnetwork there has 2 ports
+    assert neighbour_room(model.vnodes.values()) == {"a": (8, 2), "b": (5, 1)}
 
 
 def test_unpinned_vnodes_go_where_most_cores_and_memory_are_free():

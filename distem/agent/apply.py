@@ -260,7 +260,7 @@ class Applier:
     def cgroup_write(self, owner: str, version: int, controller: str, path: str, file: str, value: str) -> None:
         cgroups.write(version, controller, path, file, value)
 
-    def neighbour_room(self, owner: str, gc_thresh2: int, gc_thresh3: int, netdev_max_backlog: int = 0) -> None:
+    def neighbour_room(self, owner: str, gc_thresh2: int, gc_thresh3: int, netdev_max_backlog: int) -> None:
         for path, wanted in ((NEIGH.format("gc_thresh2"), gc_thresh2), (NEIGH.format("gc_thresh3"), gc_thresh3),
                              ("/proc/sys/net/core/netdev_max_backlog", netdev_max_backlog)):
             if not os.path.exists(path):  # a pnode in a network namespace (local_cluster): the host's, not ours

@@ -42,20 +42,22 @@ def given_hosts_text(entries: Sequence[Sequence[str]]) -> str:
 SMALL = 512  # the kernel's default gc_thresh2: below, a pnode's ARP table is left as it is
 
 
-def neighbour_entries(vnodes: Iterable[VNode], pnode: str) -> tuple[int, int]:
-    """(How many ARP entries the vnodes of ``pnode`` may hold at once: each, one per vnode of each of its
-    vnetworks, wherever they are; how many of ``pnode``'s ports one broadcast reaches at most: the vifaces
-    of its largest vnetwork there)."""
+def neighbour_room(vnodes: Iterable[VNode]) -> dict[str, tuple[int, int]]:
+    """Per pnode: (how many ARP entries its vnodes may hold at once: each, one per vnode of each of its
+    vnetworks, wherever they are; how many of its ports one broadcast reaches at most: the vifaces of its
+    largest vnetwork there). One pass over the vnodes for all pnodes."""
     vnodes = list(vnodes)
     members: dict[str, int] = {}
-    here: dict[str, int] = {}
+    here: dict[str, dict[str, int]] = {}
     for vnode in vnodes:
         for iface in vnode.ifaces:
             members[iface.vnetwork] = members.get(iface.vnetwork, 0) + 1
-            if vnode.host == pnode:
-                here[iface.vnetwork] = here.get(iface.vnetwork, 0) + 1
-    entries = sum(members[iface.vnetwork] for vnode in vnodes if vnode.host == pnode for iface in vnode.ifaces)
-    return entries, max(here.values(), default=0)
+            ports = here.setdefault(vnode.host, {})
+            ports[iface.vnetwork] = ports.get(iface.vnetwork, 0) + 1
+    entries: dict[str, int] = {}
+    for vnode in vnodes:
+        entries[vnode.host] = entries.get(vnode.host, 0) + sum(members[i.vnetwork] for i in vnode.ifaces)
+    return {pnode: (entries[pnode], max(ports.values())) for pnode, ports in here.items()}
 
 
 def etc_plan(paths: PnodePaths, hosts: str) -> Plan:

@@ -579,7 +579,7 @@ class NeighbourRoom(Op):
     kind: ClassVar[str] = "neighbour_room"
     gc_thresh2: int
     gc_thresh3: int
-    netdev_max_backlog: int = 0
+    netdev_max_backlog: int
 
     def describe(self) -> str:
         return "\n".join([*(_sh("sysctl", "-w", f"net.ipv4.neigh.default.gc_thresh{k}={v} (if lower)")
@@ -587,5 +587,5 @@ class NeighbourRoom(Op):
                           _sh("sysctl", "-w", f"net.core.netdev_max_backlog={self.netdev_max_backlog} (if lower)")])
 
     @classmethod
-    def for_entries(cls, entries: int, flood: int = 0) -> NeighbourRoom:
+    def for_entries(cls, entries: int, flood: int) -> NeighbourRoom:
         return cls(owner="platform", gc_thresh2=entries, gc_thresh3=entries + 1024, netdev_max_backlog=flood + 1000)

@@ -15,7 +15,7 @@ from ..model import DOWN, FROZEN, READY, RUNNING, PlatformModel, SSHKeys, VNode,
 from ..model.descriptions import parse_address, parse_iface, parse_mac, parse_pairs
 from ..plan import PnodePaths, vnodes_plan
 from ..plan.deploy import container_define, iface_attach, iface_detach, writable_root
-from ..plan.neighbours import SMALL, etc_plan, given_hosts_text, hosts_text, neighbour_entries, neighbour_ops
+from ..plan.neighbours import SMALL, etc_plan, given_hosts_text, hosts_text, neighbour_ops, neighbour_room
 from ..plan.ops import NeighbourRoom
 from ..wire import vnode_owner
 from .builders import Argv
@@ -143,8 +143,9 @@ class VNodes:
     def _make_room(self, pnodes: list[str]) -> None:
         """Room in each pnode's ARP table for what its vnodes may hold (NeighbourRoom), raised as it grows."""
         plans = {}
+        room = neighbour_room(self.model.vnodes.values())
         for pnode in pnodes:
-            entries, flood = neighbour_entries(self.model.vnodes.values(), pnode)
+            entries, flood = room.get(pnode, (0, 0))
             if entries > max(SMALL, self.room.get(pnode, 0)):
                 plans[pnode] = [NeighbourRoom.for_entries(entries, flood).to_wire()]
                 self.room[pnode] = entries
