@@ -58,11 +58,17 @@ def start(name: str, lxcpath: str) -> str:
 
 
 def stop(name: str, lxcpath: str) -> str:
-    """Kill the container (a graceful shutdown of busybox init costs ~2 s a vnode)."""
+    """Kill the container (a graceful shutdown of busybox init costs ~2 s a vnode), through ``lxc-stop``:
+    the bindings' stop holds Python's lock while it waits, and the agent's other threads (the event
+    timeline, the monitor) stood still for the whole stop (40 ms here, 280 ms under QEMU)."""
     c = lxc.Container(name, lxcpath)
-    if c.defined and c.running and not c.stop():
-        raise ContainerError(name, "lxc stop failed")
-    return c.state
+    if c.defined and c.running:
+        done = subprocess.run(["lxc-stop", "-k", "-n", name, "-P", lxcpath], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if done.returncode and c.running:
+            said = done.stderr.decode(errors="replace").strip().replace("\n", " | ")
+            raise ContainerError(name, f"lxc stop failed: {said or _log_tail(name, lxcpath)}")
+    return lxc.Container(name, lxcpath).state
 
 
 def stop_many(names: list[str], lxcpath: str, timeout: float = 10.0) -> dict[str, str]:
