@@ -13,6 +13,8 @@ from pathlib import Path
 import lxc
 import pytest
 
+from distem.agent.containers import forget_lock
+
 from .conftest import platform_leftovers
 
 pytestmark = pytest.mark.root
@@ -63,6 +65,7 @@ def foreign(tmp_path, busybox):
         yield container, cgroup
     finally:
         subprocess.run(["lxc-stop", "-k", "-n", "foreign", "-P", str(lxcpath)], check=False)
+        forget_lock("foreign", str(lxcpath))
         subprocess.run(["ip", "link", "del", "dforeignb0"], check=False)
         for hierarchy in Path("/sys/fs/cgroup").iterdir():
             for top in hierarchy.glob("distem-foreign*"):

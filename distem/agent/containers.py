@@ -71,6 +71,26 @@ def stop(name: str, lxcpath: str) -> str:
     return lxc.Container(name, lxcpath).state
 
 
+LOCKS = "/run/lxc/lock"
+
+
+def forget_lock(name: str, lxcpath: str) -> None:
+    """Remove LXC's lock file of a destroyed container, and its directories once empty: LXC leaves one per
+    container under /run/lxc/lock/<lxcpath>/ (2,562 directories, 12 MB of tmpfs, on a machine after a
+    few days of tests)."""
+    directory = os.path.normpath(LOCKS + "/" + os.path.abspath(lxcpath))
+    try:
+        os.unlink(os.path.join(directory, "." + name))
+    except FileNotFoundError:
+        pass
+    try:
+        while directory != LOCKS:
+            os.rmdir(directory)
+            directory = os.path.dirname(directory)
+    except OSError:  # still holding other containers' locks
+        pass
+
+
 def stop_many(names: list[str], lxcpath: str, timeout: float = 10.0) -> dict[str, str]:
     """Kill every running container of ``names`` at once, then wait for them all; their states. One at a
     time each stop waits for its network namespace's teardown, which the kernel does one after the other

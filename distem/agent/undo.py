@@ -39,6 +39,7 @@ def _process(entry: Entry) -> None:
 def _container(entry: Entry) -> None:
     containers.stop(entry["id"], entry["lxcpath"])
     shutil.rmtree(os.path.join(entry["lxcpath"], entry["id"]), ignore_errors=True)
+    containers.forget_lock(entry["id"], entry["lxcpath"])
 
 
 def _link(entry: Entry) -> None:
