@@ -187,9 +187,11 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
             f"lxc.net.{i}.flags = up",
             # The broadcast address is written out: LXC would otherwise leave it unset.
             f"lxc.net.{i}.ipv4.address = {iface.address.with_prefixlen} {vnet.cidr.broadcast_address}",
+            # Always written: without it LXC reads the bridge's MTU from a dump of every link of the pnode
+            # (each veth's peer namespace looked up among all the others), which stops at the bridge:
+            # a vnetwork's further bridges, made after a thousand veths, halved the start rate each.
+            f"lxc.net.{i}.mtu = {vnet.mtu or 1500}",
         ]
-        if vnet.mtu is not None:
-            lines.append(f"lxc.net.{i}.mtu = {vnet.mtu}")
         # IPv4 only: without this each interface's IPv6 (router solicitations, MLD reports, repeated for
         # seconds) is flooded by the bridge to every other vnode, whose stacks all answer: the start of
         # the 800th vnode cost four times the first's.
