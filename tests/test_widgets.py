@@ -96,14 +96,14 @@ def test_edit_a_cell_and_apply(editor, platform):
 
 
 @pytest.mark.root
-@pytest.mark.parametrize("bad", [-5, "abc", math.nan])
-def test_bad_values_are_named_and_change_nothing(editor, platform, bad):
+@pytest.mark.parametrize(("bad", "shown"), [(-5, "-5.0"), ("-5", "-5.0"), ("abc", "'abc'"), (math.nan, "nan")])
+def test_bad_values_are_named_and_change_nothing(editor, platform, bad, shown):
     platform.latencies = matrix_edit.filled(NAMES, 3.0)
     editor.reload()
     editor.grid.set_cell_value("c", "a", 7)
     editor.grid.set_cell_value("d", "b", bad)
     assert editor.apply_button.disabled
-    assert f"b → d: {bad!r} is" in editor.message_text  # the message names the cell
+    assert f"b → d: {shown} is" in editor.message_text  # the message names the cell, a number as one
     assert not editor.apply()  # refused even when called directly
     assert platform.latencies.equals(matrix_edit.filled(NAMES, 3.0))
     editor.grid.set_cell_value("d", "b", "4")  # fixed: a numeric string is a delay

@@ -44,14 +44,17 @@ def cell_value(value: object) -> float:
 
 def typed_number(value: object) -> object:
     """What a cell should hold: text that reads as a finite number becomes that number ("12.5" -> 12.5,
-    "-3" -> -3.0, to be named as negative); other text is kept as typed, to be shown and named."""
+    "-3" -> -3.0, to be named as negative); other text is kept as typed, to be shown and named. A whole
+    number is a float too: the grid sends a typed -3 as text or as a number, and its message must read
+    the same (a browser run waited for "-3.0 is negative" and got "-3 is negative")."""
     if isinstance(value, str):
         try:
             number = float(value)
         except ValueError:
             return value
         return number if math.isfinite(number) else value
-    return value.item() if isinstance(value, np.generic) else value
+    value = value.item() if isinstance(value, np.generic) else value
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 def cell_problem(cell: Cell, value: object) -> str | None:
