@@ -64,7 +64,7 @@ def busybox(tmp_path_factory: pytest.TempPathFactory) -> str:
 def platform_leftovers(platform_id: str, state_dir: str, cgroup_parent: str = "") -> list[str]:
     """What a closed platform still holds on this machine: links, cgroups, files, iptables rules, processes
     (``cgroup_parent``: its pnode's, see ``PNode.cgroup_parent``)."""
-    from distem.agent.containers import LOCKS
+    from distem.agent.containers import lock_dir
     from distem.model.names import cgroup_root
 
     left = [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(f"d{platform_id}")]
@@ -72,7 +72,7 @@ def platform_leftovers(platform_id: str, state_dir: str, cgroup_parent: str = ""
     for hierarchy in Path("/sys/fs/cgroup").iterdir():
         if (hierarchy / group).exists():
             left.append(f"cgroup {hierarchy.name}/{group}")
-    for directory in (Path(state_dir) / "platforms" / platform_id, Path(LOCKS + os.path.abspath(state_dir)) / "platforms" / platform_id):
+    for directory in (Path(state_dir) / "platforms" / platform_id, Path(lock_dir(state_dir)) / "platforms" / platform_id):
         if directory.exists():
             left.append(f"directory {directory}")
     rules = subprocess.run(["iptables", "-w", "-S"], capture_output=True, text=True).stdout.splitlines()

@@ -74,11 +74,16 @@ def stop(name: str, lxcpath: str) -> str:
 LOCKS = "/run/lxc/lock"
 
 
+def lock_dir(path: str) -> str:
+    """Where LXC (run as root) keeps the locks of the containers under ``path``."""
+    return LOCKS + os.path.abspath(path)
+
+
 def forget_lock(name: str, lxcpath: str) -> None:
     """Remove LXC's lock file of a destroyed container, and its directories once empty: LXC leaves one per
     container under /run/lxc/lock/<lxcpath>/ (2,562 directories, 12 MB of tmpfs, on a machine after a
     few days of tests)."""
-    directory = os.path.normpath(LOCKS + "/" + os.path.abspath(lxcpath))
+    directory = lock_dir(lxcpath)
     try:
         os.unlink(os.path.join(directory, "." + name))
     except FileNotFoundError:

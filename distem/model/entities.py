@@ -58,6 +58,11 @@ class VNetwork:
         return self.index if self.shares_bridge_of is None else self.shares_bridge_of
 
     @property
+    def link_mtu(self) -> int:
+        """The MTU its bridges and veths are made with: the one given, else Linux's default."""
+        return self.mtu or 1500
+
+    @property
     def reserved(self) -> IPv4Interface:
         """The last usable address, kept for the pnodes' own routing aliases (as Distem does)."""
         return IPv4Interface(f"{self.cidr.broadcast_address - 1}/{self.cidr.prefixlen}")

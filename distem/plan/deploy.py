@@ -190,7 +190,7 @@ def lxc_config(paths: PnodePaths, rootfs: str, vnode: VNode, vnetworks: Mapping[
             # Always written: without it LXC reads the bridge's MTU from a dump of every link of the pnode
             # (each veth's peer namespace looked up among all the others), which stops at the bridge:
             # a vnetwork's further bridges, made after a thousand veths, halved the start rate each.
-            f"lxc.net.{i}.mtu = {vnet.mtu or 1500}",
+            f"lxc.net.{i}.mtu = {vnet.link_mtu}",
         ]
         # IPv4 only: without this each interface's IPv6 (router solicitations, MLD reports, repeated for
         # seconds) is flooded by the bridge to every other vnode, whose stacks all answer: the start of
@@ -273,7 +273,7 @@ def bridge_parts(platform_id: str, vnode: VNode, vnetworks: Mapping[str, VNetwor
                                 part=bridge_name(platform_id, vnet.bridge_index, part), alias=link_alias(platform_id),
                                 trunk=(trunk_name(platform_id, vnet.bridge_index, part, "a"),
                                        trunk_name(platform_id, vnet.bridge_index, part, "b")),
-                                mtu=vnet.mtu or 1500))
+                                mtu=vnet.link_mtu))
     return ops
 
 
@@ -292,7 +292,7 @@ def iface_attach(platform_id: str, vnode: VNode, iface: VIface, vnet: VNetwork) 
                       bridge=bridge_name(platform_id, vnet.bridge_index, bridge_part(vnode.index)), iface=iface.name,
                       mac=iface.mac,
                       address=iface.address.with_prefixlen, broadcast=str(vnet.cidr.broadcast_address),
-                      mtu=vnet.mtu or 1500)
+                      mtu=vnet.link_mtu)
 
 
 def iface_detach(platform_id: str, vnode: VNode, iface: VIface, userspace: bool) -> list[Op]:

@@ -160,7 +160,7 @@ def vnetworks_frame(model: PlatformModel) -> pd.DataFrame:
         used = model.used_addresses(vnet.name)
         rows.append({"name": vnet.name, "cidr": str(vnet.cidr), "type": vnet.network_type,
                      "root_interface": vnet.root_interface, "bridge": bridge_name(model.platform_id, vnet.bridge_index),
-                     "mtu": vnet.mtu or 1500,
+                     "mtu": vnet.link_mtu,
                      "vnodes": sum(any(i.vnetwork == vnet.name for i in v.ifaces) for v in model.vnodes.values()),
                      "free_addresses": vnet.cidr.num_addresses - 3 - len(used)})
     return _frame(rows, VNETWORK_COLUMNS, "name")
