@@ -20,6 +20,7 @@ import subprocess
 TABLE = "filter"
 PARENT = "FORWARD"
 MATCH = {"output": "--physdev-in", "input": "--physdev-out"}
+ABSENT = "Bad rule"  # what -D says of a rule, or a chain, that is not there
 
 
 def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -44,15 +45,16 @@ def exists(chain: str, spec: list[str], table: str = TABLE) -> bool:
 
 
 def rule_add(chain: str, spec: list[str], table: str = TABLE) -> None:
-    """Append the rule unless it is there already (idempotent)."""
-    if not exists(chain, spec, table):
-        _iptables("-t", table, "-A", chain, *spec)
+    """Append the rule. The journal, written first, says it is not there: one iptables run, not a check
+    and an append (a timeline's event waits for each run)."""
+    _iptables("-t", table, "-A", chain, *spec)
 
 
 def rule_delete(chain: str, spec: list[str], table: str = TABLE) -> None:
-    """Delete every copy of the rule; an absent rule or chain is fine."""
-    while exists(chain, spec, table):
-        _iptables("-t", table, "-D", chain, *spec)
+    """Delete the rule (added once, by its journal entry); an absent rule or chain is fine."""
+    proc = _iptables("-t", table, "-D", chain, *spec, check=False)
+    if proc.returncode and not (proc.returncode == 1 and ABSENT in proc.stderr):
+        raise OSError(f"iptables -D {chain} exited with {proc.returncode}: {proc.stderr.strip()[-300:]}")
 
 
 def chain_exists(chain: str, table: str = TABLE) -> bool:
