@@ -112,6 +112,16 @@ class Applier:
             self.journal.sync()
         return len(ops)
 
+    def rehearse(self, ops: list[Op]) -> None:
+        """Go through the paths ``ops`` will take, changing nothing (a timeline does, just before their
+        instant): on a VM, code idle for a second runs 10 to 60 times slower than warm (a shared core's
+        caches and TLB), and an event applied cold took 55-140 ms where warm it takes 5-15."""
+        for op in ops:
+            if op["op"].startswith("delayline_") and self.delay_lines is not None:
+                self.delay_lines.rehearse(op["device"], op.get("direction", "output"))
+            elif "device" in op:
+                links.alias_of(self.ipr, op["device"])
+
     def _record(self, kind: str, ident: str, owner: str, **data: Any) -> Entry:
         entry = self.journal.add(kind, ident, owner, **data)
         self._batch.append(entry)

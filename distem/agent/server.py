@@ -61,7 +61,7 @@ class Agent:
                                lambda name: containers.init_pid(name, self.lxcpath))
         self.spawned: dict[int, subprocess.Popen[str]] = {}
         self.lock = threading.Lock()
-        self.timeline = timeline.Timeline(self._timeline_run, self.lock)
+        self.timeline = timeline.Timeline(self._timeline_run, self.lock, self._timeline_rehearse)
         self.samplers: dict[str, monitor.Sampler] = {}
         self.handlers: dict[str, Callable[..., Any]] = {
             "apply": self.apply, "undo_owner": self.undo_owner, "start": self.start, "stop": self.stop,
@@ -89,6 +89,10 @@ class Agent:
         result = self.handlers[operation](lambda done, total: None, **kwargs)
         cgroups.enter(self.home)  # LXC moved us into a container's monitor cgroup
         return result
+
+    def _timeline_rehearse(self, operation: str, kwargs: dict[str, Any]) -> None:
+        if operation == "apply":
+            self.applier.rehearse(kwargs["ops"])
 
     def timeline_load(self, progress: Progress, entries: list[dict[str, Any]]) -> int:
         """The platform's events on this pnode (see timeline.py); only changes, checked before any runs."""

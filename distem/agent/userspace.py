@@ -206,6 +206,12 @@ class DelayLines:
                    direction=direction, device=device, control=self.control)
             iptables.rule_add(self.chain, spec)
 
+    def rehearse(self, device: str, direction: str) -> None:
+        """What ``set`` or ``clear`` of this direction runs, changing nothing: a request to the process
+        (its counters), iptables with the rule's matches (a check)."""
+        self.stats()
+        iptables.exists(self.chain, iptables.rule_spec(direction, device, self.queue or 0, self.comment))
+
     def cells(self, device: str, destinations: dict[str, int], drop: list[str]) -> None:
         """Change some of the latency-matrix delays (us) of ``device``'s output, set before, and leave the rest."""
         self.ready()
