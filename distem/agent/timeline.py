@@ -19,9 +19,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 Run = Callable[[str, dict[str, Any]], Any]  # (operation, kwargs) -> result, or raises
-# An entry is rehearsed (its requests gone through, nothing changed) over the last WARM_S before its instant,
-# every PAUSE_S: on a VM, the agent's code idle for a second ran 10-60x slower than warm, and a latency
-# change took 55-140 ms instead of 5-15 (rehearsed: 14 ms).
+# An entry is rehearsed (its requests gone through, nothing changed) from WARM_S before its instant, the last
+# pass ending PAUSE_S before it: on a VM, the agent's code idle for a second ran 10-60x slower than warm, and
+# a latency change took 55-140 ms instead of 5-15.
 WARM_S = 0.1
 PAUSE_S = 0.005
 # What changes the pnode: what a timeline runs, and what the agent runs one at a time.
@@ -89,23 +89,30 @@ class Timeline:
                                  "outcome": outcome, "message": message})
 
     def _warm(self, entry: dict[str, Any], due: float) -> bool:
-        """Rehearse ``entry`` until just before ``due`` (monotonic), from WARM_S before it: an entry that
-        close to the previous one finds everything warm. False when stopped meanwhile."""
+        """Rehearse ``entry`` WARM_S before ``due`` (monotonic), at once again (now warm: how long one
+        takes), and once more to end just before ``due``: three passes, not a loop, since on a small pnode
+        a loop took the CPU from the vnodes (QEMU: an RTT 10 ms high during it). An entry that close to the
+        previous one finds everything warm. False when stopped meanwhile."""
         if self.rehearse is None or due - time.monotonic() <= WARM_S:
             return True
         if self.stopping.wait(due - WARM_S - time.monotonic()):
             return False
-        while due - time.monotonic() > PAUSE_S:
+        took = 0.0
+        for last in (False, False, True):
+            if last and self.stopping.wait(max(0.0, due - time.monotonic() - 2 * took - PAUSE_S)):
+                return False
+            if due - time.monotonic() < took:  # no room left for a pass
+                break
+            began = time.monotonic()
             with self.lock:
                 try:
                     for operation, kwargs in entry["requests"]:
                         self.rehearse(operation, kwargs)
                 except Exception as exc:  # a rehearsal only warms: the entry itself says what fails
                     log.debug("event %s: rehearsal failed: %s", entry["id"], exc)
-                    return not self.stopping.is_set()
-            if self.stopping.wait(PAUSE_S):
-                return False
-        return True
+                    break
+            took = time.monotonic() - began
+        return not self.stopping.is_set()
 
     def status(self) -> dict[str, Any]:
         return {"records": list(self.records), "pending": len(self.entries) - len(self.records),
