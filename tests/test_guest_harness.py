@@ -94,3 +94,12 @@ def test_python_trees_are_the_import_path_outermost_without_the_working_director
     assert trees and all(any(str(p).startswith(str(t)) for p in sys.path if p) for t in trees)
     assert not any(a != b and a.is_relative_to(b) for a in trees for b in trees)
     assert trees[0] not in qemu.python_trees(trees[0] / "sub")  # one holding the working directory stays on 9p
+
+
+def test_a_script_s_folder_in_the_working_directory_stays_writable(tmp_path, monkeypatch):
+    """``python benchmarks/x.py``: its folder is first on the path, and its results are written there."""
+    script_dir = tmp_path / "benchmarks"
+    script_dir.mkdir()
+    monkeypatch.setattr(sys, "path", [str(script_dir), *sys.path])
+    assert script_dir not in qemu.python_trees(tmp_path)
+    assert script_dir in qemu.python_trees(tmp_path / "elsewhere")  # outside it, an import tree like any

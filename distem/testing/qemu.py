@@ -134,9 +134,12 @@ def initramfs(kernel: Path) -> Path:
 
 def python_trees(cwd: Path) -> list[Path]:
     """The directories this Python imports from (standard library, site-packages), outermost only,
-    and none that holds ``cwd`` (the working directory stays live, over 9p)."""
+    and none that holds ``cwd`` (the working directory stays live, over 9p), nor the folder of the script
+    run, first on the path, when it lies in ``cwd`` (a benchmark writes its results there)."""
     dirs = {Path(p).resolve() for p in sys.path if p and os.path.isdir(p)}
     dirs = {d for d in dirs if not cwd.is_relative_to(d)}
+    if sys.path and sys.path[0] and Path(sys.path[0]).resolve().is_relative_to(cwd):
+        dirs.discard(Path(sys.path[0]).resolve())
     return sorted(d for d in dirs if not any(d != o and d.is_relative_to(o) for o in dirs))
 
 
