@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from distem.agent.timeline import PAUSE_S, WARM_S, Timeline
+from distem.agent.timeline import IDLE_S, PAUSE_S, WARM_S, Timeline
 
 
 class Calls:
@@ -43,29 +43,30 @@ def run_timeline(entries: list[tuple[float, str]], fail_rehearsals: bool = False
 
 
 def test_an_entry_is_rehearsed_three_times_before_its_instant_then_run_at_it():
-    calls, status = run_timeline([(0.3, "a")])
+    at = IDLE_S + 0.1
+    calls, status = run_timeline([(at, "a")])
     assert [(what, locked) for _, what, locked in calls.runs] == [("a", True)]
-    assert calls.runs[0][0] >= 0.3
+    assert calls.runs[0][0] >= at
     times = [t for t, what, locked in calls.rehearsals if what == "a" and locked]
     assert len(times) == len(calls.rehearsals) == 3, calls.rehearsals  # each pass under the agent's lock
-    assert 0.3 - WARM_S - 0.02 <= times[0] <= times[1] <= 0.3 - WARM_S + 0.02, times  # cold, then warm at once
-    assert 0.3 - PAUSE_S - 0.02 <= times[2] <= calls.runs[0][0], times  # the last just before the instant
+    assert at - WARM_S - 0.02 <= times[0] <= times[1] <= at - WARM_S + 0.02, times  # cold, then warm at once
+    assert at - PAUSE_S - 0.02 <= times[2] <= calls.runs[0][0], times  # the last just before the instant
     assert [r["outcome"] for r in status["records"]] == ["ok"]
 
 
-def test_an_entry_right_after_another_finds_things_warm_and_is_not_rehearsed():
-    calls, _ = run_timeline([(0.3, "a"), (0.3 + WARM_S / 2, "b")])
+def test_an_entry_soon_after_another_is_not_rehearsed():
+    calls, _ = run_timeline([(IDLE_S + 0.1, "a"), (IDLE_S + 0.1 + IDLE_S / 2, "b")])
     assert [what for _, what, _ in calls.runs] == ["a", "b"]
     assert {what for _, what, _ in calls.rehearsals} == {"a"}
 
 
 def test_a_failed_rehearsal_leaves_the_entry_to_run_and_say_what_fails():
-    calls, status = run_timeline([(0.3, "a")], fail_rehearsals=True)
+    calls, status = run_timeline([(IDLE_S + 0.1, "a")], fail_rehearsals=True)
     assert len(calls.rehearsals) == 1 and [what for _, what, _ in calls.runs] == ["a"]
     assert [r["outcome"] for r in status["records"]] == ["ok"]
 
 
 def test_stopped_while_rehearsing_nothing_runs():
-    calls, status = run_timeline([(0.3, "a")], stop_after=0.3 - WARM_S / 2)
+    calls, status = run_timeline([(IDLE_S + 0.1, "a")], stop_after=IDLE_S + 0.1 - WARM_S / 2)
     assert calls.rehearsals and not calls.runs
     assert status["records"] == [] and status["pending"] == 1

@@ -24,6 +24,9 @@ Run = Callable[[str, dict[str, Any]], Any]  # (operation, kwargs) -> result, or 
 # a latency change took 55-140 ms instead of 5-15.
 WARM_S = 0.1
 PAUSE_S = 0.005
+# An entry less than IDLE_S after the previous one is not rehearsed: still warm enough, and on a slow pnode a
+# dense schedule paid three passes an entry (QEMU TCG, 973 random events: skew p99 169 ms -> 288 ms).
+IDLE_S = 0.5
 # What changes the pnode: what a timeline runs, and what the agent runs one at a time.
 CHANGES = frozenset({"apply", "undo_owner", "start", "stop", "freeze", "unfreeze", "netns_spawn", "image_receive"})
 
@@ -91,9 +94,9 @@ class Timeline:
     def _warm(self, entry: dict[str, Any], due: float) -> bool:
         """Rehearse ``entry`` WARM_S before ``due`` (monotonic), at once again (now warm: how long one
         takes), and once more to end just before ``due``: three passes, not a loop, since on a small pnode
-        a loop took the CPU from the vnodes (QEMU: an RTT 10 ms high during it). An entry that close to the
-        previous one finds everything warm. False when stopped meanwhile."""
-        if self.rehearse is None or due - time.monotonic() <= WARM_S:
+        a loop took the CPU from the vnodes (QEMU: an RTT 10 ms high during it). An entry within IDLE_S of
+        the previous one is not rehearsed. False when stopped meanwhile."""
+        if self.rehearse is None or due - time.monotonic() <= IDLE_S:
             return True
         if self.stopping.wait(due - WARM_S - time.monotonic()):
             return False
