@@ -138,8 +138,9 @@ def python_trees(cwd: Path) -> list[Path]:
     run, first on the path, when it lies in ``cwd`` (a benchmark writes its results there)."""
     dirs = {Path(p).resolve() for p in sys.path if p and os.path.isdir(p)}
     dirs = {d for d in dirs if not cwd.is_relative_to(d)}
-    if sys.path and sys.path[0] and Path(sys.path[0]).resolve().is_relative_to(cwd):
-        dirs.discard(Path(sys.path[0]).resolve())
+    script_dir = Path(sys.path[0]).resolve() if sys.path and sys.path[0] else None
+    if script_dir is not None and script_dir.is_relative_to(cwd):
+        dirs.discard(script_dir)
     return sorted(d for d in dirs if not any(d != o and d.is_relative_to(o) for o in dirs))
 
 
